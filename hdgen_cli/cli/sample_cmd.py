@@ -1,0 +1,40 @@
+"""`hdgen sample`: draw samples from a checkpoint, write a PNG grid and a safetensors file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from hdgen_cli.cli.common import emit_json, emit_lines
+
+
+def sample(
+    ckpt: Path = typer.Option(..., "--ckpt", "-c", help="checkpoint file or run directory"),
+    klass: Optional[int] = typer.Option(None, "--class", "-k", min=0, help="sample p(x|y=K) instead of p(x)"),
+    steps: Optional[int] = typer.Option(None, "--steps", min=0, help="sampler steps (default: the training sampler's)"),
+    n: int = typer.Option(64, "--n", min=1, help="number of samples"),
+    init: str = typer.Option("noise", "--init", help="noise (fresh chains from p0) or buffer (saved replay buffer)"),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="PNG path (default <run dir>/sample-*.png)"),
+    seed: Optional[int] = typer.Option(None, "--seed", help="random seed"),
+    device: str = typer.Option("auto", "--device"),
+    json_out: bool = typer.Option(False, "--json", help="print one JSON object"),
+) -> None:
+    """Sample unconditionally or for one class; writes PNG + .safetensors (images in [0, 1])."""
+    from hdgen_cli import api
+    from hdgen_cli.train.outputs import write_grid, write_samples
+
+    images, labels, details = api.sample(ckpt, n=n, steps=steps, y=klass, init=init, device=device, seed=seed)
+    run_dir = Path(details["checkpoint"]).parent
+    png = out or run_dir / f"sample-{'uncond' if klass is None else f'class{klass}'}-{details['steps']}steps.png"
+    tensor_path = png.with_suffix(".safetensors")
+    write_grid(images, "unit", png)
+    write_samples(images, labels, "unit", tensor_path, {"details": json.dumps(details)})
+    result = {**details, "png": str(png), "tensors": str(tensor_path)}
+    if json_out:
+        emit_json(result)
+    else:
+        emit_lines([("samples", n), ("steps", details["steps"]), ("init", init),
+                    ("class", "-" if klass is None else klass), ("png", png), ("tensors", tensor_path)])

@@ -1,0 +1,70 @@
+"""`hdgen train`: train a preset (with key=value overrides), or resume a run."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from hdgen_cli.cli.common import data_overrides, emit_json, emit_lines
+from hdgen_cli.errors import UsageError
+
+
+def _run_dir(out: Optional[Path], root: str, name: str, force: bool) -> Path:
+    if out is None:
+        out = Path(root) / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file; pass a directory for the run")
+    if out.exists() and any(out.iterdir()) and not force:
+        raise UsageError(f"run directory {out} already exists and is not empty; pass --force to reuse it, "
+                         f"--resume {out} to continue it, or another --out")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-test"
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        raise UsageError(f"cannot write to run directory {out} ({exc.strerror}); pass a writable --out") from None
+    return out
+
+
+def train(
+    overrides: Optional[list[str]] = typer.Argument(None, help="config overrides key=value, e.g. sampler.steps=40 optim.lr=1e-4"),
+    preset: Optional[str] = typer.Option(None, "--preset", "-p", help="preset name (`hdgen presets list`)"),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="run directory (default runs/<preset>-<time>)"),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="continue from a checkpoint or run directory"),
+    data_dir: Optional[str] = typer.Option(None, "--data-dir", help="where datasets live (offline: put the files here)"),
+    download: bool = typer.Option(False, "--download", help="download the dataset if missing (needs internet)"),
+    device: Optional[str] = typer.Option(None, "--device", help="auto, cpu, cuda or cuda:N"),
+    force: bool = typer.Option(False, "--force", help="reuse a non-empty --out directory"),
+    json_out: bool = typer.Option(False, "--json", help="print the summary as one JSON object"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="no live progress on stderr"),
+) -> None:
+    """Train a model; prints test accuracy and writes checkpoints, metrics.jsonl and a sample grid."""
+    from hdgen_cli import api
+    from hdgen_cli.train.checkpoint import load_checkpoint
+
+    extra = list(overrides or []) + data_overrides(data_dir, download)
+    if device is not None:
+        extra.append(f"train.device={device}")
+    if resume is not None:
+        if preset is not None:
+            raise UsageError("--resume takes its config from the checkpoint; drop --preset (overrides are allowed)")
+        ckpt = load_checkpoint(resume)
+        config = api.override_config(ckpt.config, extra)
+        run_dir = ckpt.path.parent if out is None else _run_dir(out, "", "", force=True)
+        resume_path = ckpt.path
+    else:
+        config = api.load_config(preset or "quickstart", extra)
+        run_dir = _run_dir(out, config.output.root, config.name, force)
+        resume_path = None
+    result = api.train(config, run_dir, resume=resume_path, quiet=quiet)
+    if json_out:
+        emit_json(result.to_dict())
+    else:
+        emit_lines([("test accuracy", result.test_accuracy), ("test nll", result.test_nll),
+                    ("iterations", result.iterations), ("seconds", result.seconds), ("run dir", result.run_dir),
+                    ("checkpoint", result.checkpoint), ("samples", result.samples_png or "-")])
+

@@ -1,0 +1,154 @@
+"""Pydantic models for one whole run: data, model, energy, sampler, objective, optim, train, output.
+
+Every field has a default so a preset only states what differs; `extra="forbid"` makes an
+unknown key an error (the CLI turns it into a did-you-mean line). The resolved config is
+snapshotted into every checkpoint (nanoGPT style) so a checkpoint alone rebuilds the run.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _finite(cls, value):
+        # NaN/inf slip through `gt=0` style bounds in pydantic; refuse them everywhere.
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError("must be a finite number")
+        return value
+
+
+class StreamConfig(Section):
+    """One data stream of the training loop (the p(x) stream or the labelled CE stream)."""
+
+    batch_size: int = Field(64, ge=1)
+    augment: bool = True
+    sigma: float = Field(0.0, ge=0, description="std of Gaussian noise added in the model range")
+
+
+class DataConfig(Section):
+    name: str = "digits"
+    data_dir: str | None = None
+    download: bool = False
+    image_size: int | None = Field(None, ge=4, description="resize to this size; None keeps the native size")
+    n_valid: int = Field(0, ge=0, description="training images held out for validation")
+    split_seed: int = 1234
+    pixel_range: Literal["symmetric", "unit"] = Field(
+        "symmetric", description="model range: symmetric is [-1, 1] (x = 2u - 1), unit is [0, 1]"
+    )
+    aug_pad: int = Field(4, ge=0, description="reflect padding before the random crop")
+    aug_flip: bool | None = Field(None, description="horizontal flip; None uses the dataset's default")
+    px: StreamConfig = StreamConfig()
+    ce: StreamConfig = StreamConfig()
+    epoch_by: Literal["px", "ce"] = Field("px", description="which stream's length defines an epoch")
+    eval_sigma: float = Field(0.0, ge=0, description="noise added to evaluation inputs (0 = clean protocol)")
+
+
+class ModelConfig(Section):
+    """Backbone. Each registered backbone documents which of these fields it reads."""
+
+    name: str = "wrn"
+    depth: int = Field(28, ge=1)
+    width: int = Field(10, ge=1)
+    norm: Literal["none", "batch"] = "none"
+    bn_momentum: float = Field(0.1, gt=0, le=1, description="PyTorch convention: new = (1-m) old + m batch")
+    dropout: float = Field(0.0, ge=0, lt=1)
+    leak: float = Field(0.2, ge=0, description="LeakyReLU negative slope")
+    head: bool = Field(True, description="linear classifier head on the pooled features")
+
+
+class EnergyConfig(Section):
+    name: str = "logits"
+
+
+class BufferConfig(Section):
+    size: int = Field(10000, ge=1)
+    reinit: float = Field(0.05, ge=0, le=1, description="probability a drawn chain restarts from p0")
+    init: str = Field("uniform", description="initial distribution p0")
+
+
+class SamplerConfig(Section):
+    name: Literal["none", "sgld"] = "sgld"
+    steps: int = Field(20, ge=1)
+    step_size: float = Field(1.0, gt=0)
+    noise: float = Field(0.01, ge=0)
+    grad_clamp: float | None = Field(None, gt=0, description="clamp the input gradient to [-c, c]")
+    x_clamp: bool = Field(False, description="clamp chains to the data range after each step")
+    model_mode: Literal["eval", "train"] = "eval"
+    buffer: BufferConfig = BufferConfig()
+
+
+class ObjectiveConfig(Section):
+    ce_weight: float = Field(1.0, ge=0)
+    px_weight: float = Field(1.0, ge=0, description="weight of the p(x) contrastive-divergence term")
+    pxy_weight: float = Field(0.0, ge=0, description="weight of the p(x|y) term (class-conditional samples)")
+    l2_weight: float = Field(0.0, ge=0, description="energy-squared regulariser on data and samples")
+
+
+class OptimConfig(Section):
+    name: Literal["sgd", "adam"] = "adam"
+    lr: float = Field(1e-4, gt=0)
+    momentum: float = Field(0.9, ge=0, lt=1)
+    betas: tuple[float, float] = (0.9, 0.999)
+    weight_decay: float = Field(0.0, ge=0)
+    nesterov: bool = False
+    warmup_iters: int = Field(0, ge=0)
+    decay_epochs: list[int] = []
+    decay_rate: float = Field(0.3, gt=0)
+
+    @field_validator("betas")
+    @classmethod
+    def _betas(cls, v):
+        if not all(0 <= b < 1 for b in v):
+            raise ValueError("betas must lie in [0, 1)")
+        return v
+
+
+class TrainConfig(Section):
+    epochs: int = Field(200, ge=1)
+    max_iters: int | None = Field(None, ge=1, description="stop after this many iterations (overrides epochs)")
+    eval_every: int = Field(1, ge=1, description="evaluate on the validation/test split every N epochs")
+    log_every: int = Field(20, ge=1, description="iterations between metric log lines")
+    ckpt_every: int = Field(1, ge=1, description="epochs between checkpoints")
+    divergence_threshold: float = Field(1e8, gt=0, description="|loss| above this counts as divergence")
+    device: str = "auto"
+    seed: int = 1
+
+
+class OutputConfig(Section):
+    root: str = "runs"
+    grid_size: int = Field(64, ge=1, description="images in the sample grid written after training")
+    final_sample_steps: int = Field(0, ge=0, description="extra sampler steps when writing the final grid")
+
+
+class RunConfig(Section):
+    name: str = "custom"
+    description: str = ""
+    data: DataConfig = DataConfig()
+    model: ModelConfig = ModelConfig()
+    energy: EnergyConfig = EnergyConfig()
+    sampler: SamplerConfig = SamplerConfig()
+    objective: ObjectiveConfig = ObjectiveConfig()
+    optim: OptimConfig = OptimConfig()
+    train: TrainConfig = TrainConfig()
+    output: OutputConfig = OutputConfig()
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        needs_samples = self.objective.px_weight > 0 or self.objective.pxy_weight > 0
+        if needs_samples and self.sampler.name == "none":
+            raise ValueError("objective.px_weight/pxy_weight > 0 needs a sampler; set sampler.name=sgld")
+        if self.objective.ce_weight == 0 and not needs_samples:
+            raise ValueError("every objective weight is 0; nothing would be trained")
+        return self
+
+    @property
+    def needs_samples(self) -> bool:
+        return self.sampler.name != "none" and (self.objective.px_weight > 0 or self.objective.pxy_weight > 0)

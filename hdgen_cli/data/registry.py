@@ -1,0 +1,91 @@
+"""Dataset registry, load_dataset and the train/valid/test splits (spec §1.1 datasets, splits, transforms)."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from hdgen_cli.config.schema import DataConfig
+from hdgen_cli.data import bundled, folder, torchvision_sets as tv
+from hdgen_cli.data.imageset import ImageSet, resize_u8
+from hdgen_cli.errors import DataError, UsageError
+
+Loader = Callable[[DataConfig, str], ImageSet]
+
+_DATASETS: dict[str, Loader] = {
+    "digits": bundled.load_digits,
+    "cifar10": tv.load_cifar10,
+    "cifar100": tv.load_cifar100,
+    "svhn": tv.load_svhn,
+    "mnist": tv.load_mnist,
+    "fashion-mnist": tv.load_fashion_mnist,
+    "celeba": tv.load_celeba,
+    "folder": folder.load_folder,
+}
+SPLITS = ("train", "test")
+
+
+def register_dataset(name: str, loader: Loader) -> None:
+    """Add a dataset: loader(cfg, split) -> ImageSet with split 'train' or 'test'."""
+    _DATASETS[name] = loader
+
+
+def list_datasets() -> list[str]:
+    return sorted(_DATASETS)
+
+
+def _resolve(name: str) -> str:
+    if name in _DATASETS:
+        return name
+    key = name.lower().replace("_", "-")  # accept FASHION_MNIST, fashion_mnist, ...
+    if key in _DATASETS:
+        return key
+    choices = ", ".join(list_datasets())
+    close = difflib.get_close_matches(key, list_datasets(), n=1, cutoff=0.5)
+    hint = f"; did you mean '{close[0]}'?" if close else ""
+    raise UsageError(f"unknown dataset '{name}'{hint} (choose from: {choices})")
+
+
+def load_dataset(cfg: DataConfig, split: str) -> ImageSet:
+    """Load one split ('train' or 'test') of cfg.name, resized to cfg.image_size when that is set."""
+    if split not in SPLITS:
+        raise UsageError(f"unknown split '{split}': use one of {', '.join(SPLITS)}")
+    data = _DATASETS[_resolve(cfg.name)](cfg, split)
+    if cfg.image_size is not None and data.images.shape[-2:] != (cfg.image_size, cfg.image_size):
+        data = ImageSet(resize_u8(data.images, cfg.image_size), data.labels, data.num_classes, data.name, data.default_flip)
+    return data
+
+
+@dataclass
+class Splits:
+    train: ImageSet
+    valid: ImageSet | None
+    test: ImageSet
+
+
+def make_splits(cfg: DataConfig) -> Splits:
+    """Train/test from the dataset; the first cfg.n_valid of a split_seed permutation of train is valid.
+
+    JEM holds out 5000 of CIFAR's 50000 training images this way; the permutation uses its own
+    generator so the split depends on data.split_seed alone.
+    """
+    train = load_dataset(cfg, "train")
+    test = load_dataset(cfg, "test")
+    for split, data in (("train", train), ("test", test)):
+        if len(data) == 0:
+            raise DataError(f"dataset {cfg.name} has an empty {split} split: add images or check --data-dir")
+    valid = None
+    if cfg.n_valid > 0:
+        if cfg.n_valid >= len(train):
+            raise UsageError(
+                f"data.n_valid={cfg.n_valid} leaves no training images: {cfg.name} has only {len(train)}; "
+                f"set data.n_valid below {len(train)}"
+            )
+        perm = torch.randperm(len(train), generator=torch.Generator().manual_seed(cfg.split_seed))
+        # Sorted so each split keeps the dataset's order; only membership depends on the seed.
+        valid = train.subset(perm[: cfg.n_valid].sort().values)
+        train = train.subset(perm[cfg.n_valid:].sort().values)
+    return Splits(train=train, valid=valid, test=test)

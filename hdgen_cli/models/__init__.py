@@ -1,0 +1,5 @@
+"""Image backbones for the hybrid EBM (§1.2): a registry plus WRN, a small CNN and an MLP."""
+
+from hdgen_cli.models.registry import build_backbone, list_backbones, register_backbone
+
+__all__ = ["build_backbone", "list_backbones", "register_backbone"]

@@ -1,0 +1,76 @@
+"""Backbone registry (§1.2): name -> builder(cfg, in_channels, num_classes, image_size) -> nn.Module.
+
+Every built module exposes `forward`, `features`, `feature_dim`, `num_classes` and
+`first_layer` (the first conv/linear on the input, whose output gradient a YOPO-style
+sampler reuses). Builders register themselves on import of their module.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Callable
+
+from torch import nn
+
+from hdgen_cli.config.schema import ModelConfig
+from hdgen_cli.errors import UsageError
+
+Builder = Callable[[ModelConfig, int, "int | None", int], nn.Module]
+
+_REGISTRY: dict[str, Builder] = {}
+
+
+def register_backbone(name: str) -> Callable[[Builder], Builder]:
+    """Decorator registering `fn(cfg, in_channels, num_classes, image_size) -> nn.Module` as `name`."""
+
+    def deco(fn: Builder) -> Builder:
+        # A silent overwrite would make two modules fight over a name; refuse it loudly.
+        if name in _REGISTRY and _REGISTRY[name] is not fn:
+            raise ValueError(f"backbone {name!r} is already registered")
+        _REGISTRY[name] = fn
+        return fn
+
+    return deco
+
+
+def list_backbones() -> list[str]:
+    """Sorted names of every registered backbone."""
+    _load_builtins()
+    return sorted(_REGISTRY)
+
+
+def build_backbone(cfg: ModelConfig, in_channels: int, num_classes: int | None, image_size: int) -> nn.Module:
+    """Build the backbone `cfg.name`; unknown names raise a one-line UsageError with a suggestion."""
+    _load_builtins()
+    builder = _REGISTRY.get(cfg.name)
+    if builder is None:
+        names = sorted(_REGISTRY)
+        close = difflib.get_close_matches(cfg.name, names, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise UsageError(f"unknown model {cfg.name!r}{hint} (choose from: {', '.join(names)})")
+    return builder(cfg, in_channels, num_classes, image_size)
+
+
+def _load_builtins() -> None:
+    # Imported lazily so `registry` can be imported by the builder modules without a cycle.
+    from hdgen_cli.models import small, wrn  # noqa: F401
+
+
+class Backbone(nn.Module):
+    """Shared forward: logits from `head(features(x))` when there is a head, else the features."""
+
+    feature_dim: int
+    num_classes: int | None
+    first_layer: nn.Module
+    head: nn.Module | None
+
+    def forward(self, x):
+        phi = self.features(x)
+        return phi if self.head is None else self.head(phi)
+
+
+def make_head(cfg: ModelConfig, feature_dim: int, num_classes: int | None) -> tuple[nn.Module | None, int | None]:
+    """The linear classifier and the class count it implies; (None, None) when headless."""
+    if not cfg.head or num_classes is None:
+        return None, None
+    return nn.Linear(feature_dim, num_classes), num_classes

@@ -1,0 +1,21 @@
+"""Loss terms shared by the objectives. Each returns a scalar tensor."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def cross_entropy(scores: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """-log p(y|x) with p(y|x) = softmax(scores) (JEM eq. for the discriminative term)."""
+    return F.cross_entropy(scores, y)
+
+
+def contrastive_divergence(e_data: torch.Tensor, e_samples: torch.Tensor) -> torch.Tensor:
+    """Maximum-likelihood gradient estimator of -log p(x): mean E(data) - mean E(samples) (SPEC §2.2)."""
+    return e_data.mean() - e_samples.mean()
+
+
+def energy_l2(e_data: torch.Tensor, e_samples: torch.Tensor) -> torch.Tensor:
+    """IGEBM energy-magnitude regulariser: mean E(data)^2 + mean E(samples)^2."""
+    return (e_data**2).mean() + (e_samples**2).mean()

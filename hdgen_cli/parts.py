@@ -1,0 +1,70 @@
+"""Build the parts a RunConfig names: device, model (backbone + energy head), sampler, buffer.
+
+The trainer and every command assemble a run from here, so a method is a composition of
+registered parts and the trainer never knows which paper it runs (ARCHITECTURE.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+
+from hdgen_cli.config.schema import RunConfig
+from hdgen_cli.energy import EnergyModel, build_energy_model
+from hdgen_cli.errors import UsageError
+from hdgen_cli.models import build_backbone
+from hdgen_cli.sampling import ReplayBuffer, SGLDSampler, build_init
+
+
+@dataclass(frozen=True)
+class DataInfo:
+    """What a checkpoint must know about its data to rebuild the model without loading it."""
+
+    channels: int
+    image_size: int
+    num_classes: int
+    pixel_range: str
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return (self.channels, self.image_size, self.image_size)
+
+    @property
+    def bounds(self) -> tuple[float, float]:
+        return (-1.0, 1.0) if self.pixel_range == "symmetric" else (0.0, 1.0)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise UsageError(f"unknown device '{name}'; use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UsageError(f"device '{name}' requested but no CUDA GPU is available; use train.device=cpu")
+    return device
+
+
+def build_model(config: RunConfig, info: DataInfo) -> EnergyModel:
+    backbone = build_backbone(config.model, info.channels, info.num_classes or None, info.image_size)
+    return build_energy_model(config.energy.name, backbone)
+
+
+def build_sampler(config: RunConfig, info: DataInfo) -> SGLDSampler | None:
+    s = config.sampler
+    if s.name == "none":
+        return None
+    return SGLDSampler(s.steps, s.step_size, s.noise, s.grad_clamp, info.bounds if s.x_clamp else None, s.model_mode)
+
+
+def build_buffer(config: RunConfig, info: DataInfo, device, **init_context) -> ReplayBuffer:
+    b = config.sampler.buffer
+    if info.num_classes and b.size % info.num_classes:
+        raise UsageError(f"sampler.buffer.size={b.size} must be a multiple of the {info.num_classes} classes")
+    init = build_init(b.init, info.shape, info.bounds, device, **init_context)
+    return ReplayBuffer(b.size, info.shape, info.num_classes, b.reinit, init, device)

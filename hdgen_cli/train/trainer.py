@@ -1,0 +1,181 @@
+"""The one training function every method runs (DINO style: labelled sections, JSON-lines log,
+finite-loss guard). Which paper it trains is decided entirely by the parts the config names.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from hdgen_cli.config.schema import RunConfig
+from hdgen_cli.data import BatchStream, BatchTransform, make_splits
+from hdgen_cli.errors import HdgenError
+from hdgen_cli.evaluation import classify_metrics
+from hdgen_cli.objectives import JEMObjective
+from hdgen_cli.optim import build_optimizer, lr_at
+from hdgen_cli.parts import DataInfo, build_buffer, build_model, build_sampler, resolve_device
+from hdgen_cli.train.checkpoint import (BEST, LAST, load_checkpoint, load_model_state, load_optimizer_state,
+                                        restore_rng, save_checkpoint)
+from hdgen_cli.train.monitor import Monitor
+from hdgen_cli.train.outputs import write_grid
+
+
+class TrainingDiverged(HdgenError):
+    exit_code = 3
+
+
+@dataclass
+class TrainResult:
+    run_dir: str
+    checkpoint: str
+    best_checkpoint: str | None
+    iterations: int
+    epochs: float
+    test_accuracy: float
+    test_nll: float
+    valid_accuracy: float | None
+    samples_png: str | None
+    seconds: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _scalar(t) -> float:
+    return float(t.detach()) if torch.is_tensor(t) else float(t)
+
+
+def train(config: RunConfig, run_dir: str | Path, resume: str | Path | None = None, quiet: bool = False) -> TrainResult:
+    t_start = time.perf_counter()
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.json").write_text(config.model_dump_json(indent=2))
+    cfg, tc = config, config.train
+
+    # ------------------------------------------------------------------ 1. data
+    torch.manual_seed(tc.seed)
+    device = resolve_device(tc.device)
+    splits = make_splits(cfg.data)
+    train_set = splits.train.to(device)
+    info = DataInfo(train_set.channels, train_set.image_size, train_set.num_classes, cfg.data.pixel_range)
+    flip = train_set.default_flip if cfg.data.aug_flip is None else cfg.data.aug_flip
+
+    def stream(sc, seed_offset):
+        transform = BatchTransform(sc.augment, cfg.data.aug_pad, flip, sc.sigma, cfg.data.pixel_range)
+        return BatchStream(train_set, sc.batch_size, transform, seed=tc.seed + seed_offset)
+
+    streams = {"ce": stream(cfg.data.ce, 0)}
+    if cfg.needs_samples and cfg.objective.px_weight > 0:
+        streams["px"] = stream(cfg.data.px, 1)
+    epoch_stream = streams.get(cfg.data.epoch_by, streams["ce"])
+    iters_per_epoch = len(epoch_stream)
+    total_iters = tc.max_iters or tc.epochs * iters_per_epoch
+
+    # ------------------------------------------------------------------ 2. model, sampler, optimizer
+    model = build_model(cfg, info).to(device)
+    sampler = build_sampler(cfg, info) if cfg.needs_samples else None
+    buffer = build_buffer(cfg, info, device, train_set=train_set) if sampler else None
+    objective = JEMObjective(cfg.objective, sampler, buffer)
+    optimizer = build_optimizer(cfg.optim, model.parameters())
+
+    # ------------------------------------------------------------------ 3. resume
+    start_iter, best_valid = 0, None
+    if resume is not None:
+        ckpt = load_checkpoint(resume)
+        load_model_state(model, ckpt)
+        load_optimizer_state(optimizer, ckpt)
+        if buffer is not None:
+            buffer.load_state_dict(ckpt.section("buffer"))
+        for name, s in streams.items():
+            s.load_state_dict(ckpt.section(f"stream.{name}"))
+        restore_rng(ckpt)
+        start_iter, best_valid = ckpt.position.get("iteration", 0), ckpt.position.get("best_valid")
+
+    def checkpoint(path: Path, iteration: int) -> Path:
+        position = {"iteration": iteration, "epoch": iteration / iters_per_epoch, "best_valid": best_valid}
+        return save_checkpoint(path, model=model, config=cfg, info=info, position=position, optimizer=optimizer,
+                               buffer=buffer, streams=streams)
+
+    # ------------------------------------------------------------------ 4. loop
+    last_samples, history = None, []
+    with Monitor(run_dir / "metrics.jsonl", quiet=quiet) as monitor:
+        monitor.event(f"training {cfg.name} on {cfg.data.name} ({len(train_set)} images, {iters_per_epoch} it/epoch, "
+                      f"{total_iters} iterations) on {device}; run dir {run_dir}")
+        model.train()
+        for it in range(start_iter + 1, total_iters + 1):
+            epoch = (it - 1) // iters_per_epoch
+            lr = lr_at(cfg.optim, it, epoch)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+
+            x_lab, y_lab = streams["ce"].next()
+            x_data = streams["px"].next()[0] if "px" in streams else None
+            out = objective(model, x_lab, y_lab, x_data)
+            if out.samples is not None:
+                last_samples = out.samples
+
+            # Finite-loss guard (SPEC §1.5): stop with a snapshot instead of training on garbage.
+            loss_value = _scalar(out.loss) if it % tc.log_every == 0 or it == total_iters else None
+            if not torch.isfinite(out.loss) or (loss_value is not None and abs(loss_value) > tc.divergence_threshold):
+                snap = run_dir / "diverged.safetensors"
+                from safetensors.torch import save_file
+
+                save_file({"samples": (last_samples if last_samples is not None else x_lab).detach().cpu().contiguous(),
+                           "loss_history": torch.tensor(history + [_scalar(out.loss)], dtype=torch.float64)}, str(snap))
+                raise TrainingDiverged(f"training diverged at iteration {it} (loss {_scalar(out.loss):.3g}); snapshot in {snap}. "
+                                       f"Resume from {run_dir / LAST} with more sampler steps (sampler.steps=...) or a lower optim.lr")
+
+            optimizer.zero_grad(set_to_none=True)
+            out.loss.backward()
+            optimizer.step()
+
+            if loss_value is not None:  # .item() syncs with the device, so only at log time
+                history.append(loss_value)
+                record = {"iter": it, "epoch": round(it / iters_per_epoch, 3), "loss": loss_value, "lr": lr}
+                record.update({k: _scalar(v) for k, v in out.terms.items()})
+                record.update({k: _scalar(v) for k, v in out.stats.items()})
+                monitor.step(record)
+
+            if it % iters_per_epoch == 0 or it == total_iters:
+                done_epochs = math.ceil(it / iters_per_epoch)
+                if splits.valid is not None and (done_epochs % tc.eval_every == 0 or it == total_iters):
+                    valid = classify_metrics(model, splits.valid, cfg.data.pixel_range, sigma=cfg.data.eval_sigma)
+                    improved = best_valid is None or valid["accuracy"] > best_valid
+                    best_valid = max(valid["accuracy"], best_valid or 0.0)
+                    monitor.event(f"epoch {done_epochs}: valid accuracy {valid['accuracy']:.4f}",
+                                  {"iter": it, "valid_accuracy": valid["accuracy"], "valid_nll": valid["nll"]})
+                    if improved:
+                        checkpoint(run_dir / BEST, it)
+                if done_epochs % tc.ckpt_every == 0 or it == total_iters:
+                    checkpoint(run_dir / LAST, it)
+
+        # -------------------------------------------------------------- 5. finish
+        last = checkpoint(run_dir / LAST, total_iters)
+        test = classify_metrics(model, splits.test, cfg.data.pixel_range, sigma=cfg.data.eval_sigma)
+        monitor.event(f"test accuracy {test['accuracy']:.4f}  nll {test['nll']:.4f}",
+                      {"test_accuracy": test["accuracy"], "test_nll": test["nll"]})
+        samples_png = None
+        if buffer is not None:
+            samples_png = str(write_final_samples(model, sampler, buffer, cfg, info, run_dir))
+
+    best = run_dir / BEST
+    return TrainResult(str(run_dir), str(last), str(best) if best.exists() else None, total_iters,
+                       round(total_iters / iters_per_epoch, 3), test["accuracy"], test["nll"], best_valid, samples_png,
+                       round(time.perf_counter() - t_start, 2))
+
+
+def write_final_samples(model, sampler, buffer, cfg: RunConfig, info: DataInfo, run_dir: Path) -> Path:
+    """The sample grid after training: buffer chains refined by `output.final_sample_steps` more steps
+    (no buffer write), or random buffer slots as they are when that is 0."""
+    n = cfg.output.grid_size
+    if cfg.output.final_sample_steps > 0:
+        from hdgen_cli.sampling import generate
+
+        images, _ = generate(model, sampler, n, cfg.output.final_sample_steps, buffer.init, buffer=buffer)
+    else:
+        images = buffer.images[torch.randperm(buffer.size, device=buffer.images.device)[:n]].cpu()
+    return write_grid(images, info.pixel_range, run_dir / "samples.png")
