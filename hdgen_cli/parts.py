@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 import torch
 
 from hdgen_cli.config.schema import RunConfig
+from hdgen_cli.data import data_bounds
 from hdgen_cli.energy import EnergyModel, build_energy_model
 from hdgen_cli.errors import UsageError
 from hdgen_cli.models import build_backbone
@@ -32,7 +33,7 @@ class DataInfo:
 
     @property
     def bounds(self) -> tuple[float, float]:
-        return (-1.0, 1.0) if self.pixel_range == "symmetric" else (0.0, 1.0)
+        return data_bounds(self.pixel_range)
 
     def to_dict(self) -> dict:
         return asdict(self)

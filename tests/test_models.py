@@ -115,7 +115,7 @@ def test_unknown_model_suggests():
     msg = str(err.value)
     assert "\n" not in msg
     assert "'wrm'" in msg and "did you mean 'wrn'?" in msg
-    assert "(choose from: mlp, small_cnn, wrn)" in msg
+    assert "(set model.name to one of: mlp, small_cnn, wrn)" in msg
 
 
 def test_register_backbone_adds_name():
@@ -130,4 +130,4 @@ def test_register_backbone_adds_name():
         with pytest.raises(ValueError):
             register_backbone("_tiny_test")(lambda *a: None)
     finally:
-        registry._REGISTRY.pop("_tiny_test", None)
+        registry.BACKBONES._items.pop("_tiny_test", None)

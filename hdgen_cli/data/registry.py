@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 from typing import Callable
 
@@ -12,10 +11,12 @@ from hdgen_cli.config.schema import DataConfig
 from hdgen_cli.data import bundled, folder, torchvision_sets as tv
 from hdgen_cli.data.imageset import ImageSet, resize_u8
 from hdgen_cli.errors import DataError, UsageError
+from hdgen_cli.registry import Registry
 
 Loader = Callable[[DataConfig, str], ImageSet]
 
-_DATASETS: dict[str, Loader] = {
+DATASETS: Registry[Loader] = Registry("dataset", "data.name")
+for _name, _loader in {
     "digits": bundled.load_digits,
     "cifar10": tv.load_cifar10,
     "cifar100": tv.load_cifar100,
@@ -24,36 +25,30 @@ _DATASETS: dict[str, Loader] = {
     "fashion-mnist": tv.load_fashion_mnist,
     "celeba": tv.load_celeba,
     "folder": folder.load_folder,
-}
+}.items():
+    DATASETS.register(_name, _loader)
 SPLITS = ("train", "test")
 
 
 def register_dataset(name: str, loader: Loader) -> None:
     """Add a dataset: loader(cfg, split) -> ImageSet with split 'train' or 'test'."""
-    _DATASETS[name] = loader
+    DATASETS.register(name, loader)
 
 
 def list_datasets() -> list[str]:
-    return sorted(_DATASETS)
+    return DATASETS.names()
 
 
 def _resolve(name: str) -> str:
-    if name in _DATASETS:
-        return name
     key = name.lower().replace("_", "-")  # accept FASHION_MNIST, fashion_mnist, ...
-    if key in _DATASETS:
-        return key
-    choices = ", ".join(list_datasets())
-    close = difflib.get_close_matches(key, list_datasets(), n=1, cutoff=0.5)
-    hint = f"; did you mean '{close[0]}'?" if close else ""
-    raise UsageError(f"unknown dataset '{name}'{hint} (choose from: {choices})")
+    return key if key in DATASETS and name not in DATASETS else name
 
 
 def load_dataset(cfg: DataConfig, split: str) -> ImageSet:
     """Load one split ('train' or 'test') of cfg.name, resized to cfg.image_size when that is set."""
     if split not in SPLITS:
         raise UsageError(f"unknown split '{split}': use one of {', '.join(SPLITS)}")
-    data = _DATASETS[_resolve(cfg.name)](cfg, split)
+    data = DATASETS.get(_resolve(cfg.name))(cfg, split)
     if cfg.image_size is not None and data.images.shape[-2:] != (cfg.image_size, cfg.image_size):
         data = ImageSet(resize_u8(data.images, cfg.image_size), data.labels, data.num_classes, data.name, data.default_flip)
     return data

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import difflib
-from typing import Callable
-
 import torch
 from torch import nn
 
-from hdgen_cli.errors import UsageError
+from hdgen_cli.registry import Registry
 
-_HEADS: dict[str, Callable[..., "EnergyModel"]] = {}
+ENERGIES: Registry = Registry("energy", "energy.name")
 
 
 class EnergyModel(nn.Module):
@@ -39,20 +36,12 @@ class EnergyModel(nn.Module):
 
 
 def register_energy(name: str):
-    def deco(cls):
-        _HEADS[name] = cls
-        return cls
-
-    return deco
+    return ENERGIES.register(name)
 
 
 def list_energies() -> list[str]:
-    return sorted(_HEADS)
+    return ENERGIES.names()
 
 
 def build_energy_model(name: str, backbone: nn.Module) -> EnergyModel:
-    if name not in _HEADS:
-        close = difflib.get_close_matches(name, list(_HEADS), n=1)
-        hint = f"did you mean '{close[0]}'? " if close else ""
-        raise UsageError(f"unknown energy '{name}'; {hint}(choose from: {', '.join(list_energies())})")
-    return _HEADS[name](backbone)
+    return ENERGIES.get(name)(backbone)

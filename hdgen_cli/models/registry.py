@@ -7,53 +7,37 @@ sampler reuses). Builders register themselves on import of their module.
 
 from __future__ import annotations
 
-import difflib
 from typing import Callable
 
 from torch import nn
 
 from hdgen_cli.config.schema import ModelConfig
-from hdgen_cli.errors import UsageError
+from hdgen_cli.registry import Registry
 
 Builder = Callable[[ModelConfig, int, "int | None", int], nn.Module]
 
-_REGISTRY: dict[str, Builder] = {}
+
+def _load_builtins() -> None:
+    # Imported lazily so the builder modules can import this one without a cycle.
+    from hdgen_cli.models import small, wrn  # noqa: F401
+
+
+BACKBONES: Registry[Builder] = Registry("model", "model.name", loader=_load_builtins)
 
 
 def register_backbone(name: str) -> Callable[[Builder], Builder]:
     """Decorator registering `fn(cfg, in_channels, num_classes, image_size) -> nn.Module` as `name`."""
-
-    def deco(fn: Builder) -> Builder:
-        # A silent overwrite would make two modules fight over a name; refuse it loudly.
-        if name in _REGISTRY and _REGISTRY[name] is not fn:
-            raise ValueError(f"backbone {name!r} is already registered")
-        _REGISTRY[name] = fn
-        return fn
-
-    return deco
+    return BACKBONES.register(name)
 
 
 def list_backbones() -> list[str]:
     """Sorted names of every registered backbone."""
-    _load_builtins()
-    return sorted(_REGISTRY)
+    return BACKBONES.names()
 
 
 def build_backbone(cfg: ModelConfig, in_channels: int, num_classes: int | None, image_size: int) -> nn.Module:
     """Build the backbone `cfg.name`; unknown names raise a one-line UsageError with a suggestion."""
-    _load_builtins()
-    builder = _REGISTRY.get(cfg.name)
-    if builder is None:
-        names = sorted(_REGISTRY)
-        close = difflib.get_close_matches(cfg.name, names, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise UsageError(f"unknown model {cfg.name!r}{hint} (choose from: {', '.join(names)})")
-    return builder(cfg, in_channels, num_classes, image_size)
-
-
-def _load_builtins() -> None:
-    # Imported lazily so `registry` can be imported by the builder modules without a cycle.
-    from hdgen_cli.models import small, wrn  # noqa: F401
+    return BACKBONES.get(cfg.name)(cfg, in_channels, num_classes, image_size)
 
 
 class Backbone(nn.Module):

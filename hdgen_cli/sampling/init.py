@@ -2,40 +2,31 @@
 
 from __future__ import annotations
 
-import difflib
-from typing import Callable, Protocol
+from typing import Protocol
 
 import torch
 
-from hdgen_cli.errors import UsageError
+from hdgen_cli.registry import Registry
 
 
 class InitDistribution(Protocol):
     def __call__(self, n: int, labels: torch.Tensor | None = None) -> torch.Tensor: ...
 
 
-_INITS: dict[str, Callable[..., InitDistribution]] = {}
+INITS: Registry = Registry("initial distribution", "sampler.buffer.init")
 
 
 def register_init(name: str):
-    def deco(fn):
-        _INITS[name] = fn
-        return fn
-
-    return deco
+    return INITS.register(name)
 
 
 def list_inits() -> list[str]:
-    return sorted(_INITS)
+    return INITS.names()
 
 
 def build_init(name: str, shape: tuple[int, ...], bounds: tuple[float, float], device, **context) -> InitDistribution:
     """`shape` is one image's (C, H, W); `context` carries what data-driven inits need."""
-    if name not in _INITS:
-        close = difflib.get_close_matches(name, list(_INITS), n=1)
-        hint = f"did you mean '{close[0]}'? " if close else ""
-        raise UsageError(f"unknown sampler.buffer.init '{name}'; {hint}(choose from: {', '.join(list_inits())})")
-    return _INITS[name](shape=shape, bounds=bounds, device=device, **context)
+    return INITS.get(name)(shape=shape, bounds=bounds, device=device, **context)
 
 
 @register_init("uniform")

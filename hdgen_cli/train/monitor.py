@@ -12,9 +12,10 @@ import math
 import time
 from pathlib import Path
 
-from rich.console import Console
+from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
+from rich.text import Text
 
 COLUMNS = ["iter", "epoch", "loss", "ce", "px", "e_data", "e_samples", "gap", "acc", "lr", "it/s"]
 
@@ -84,11 +85,11 @@ class Monitor:
         elif not self.quiet:
             self.console.print("  ".join(f"{k} {_fmt(self.last[k])}" for k in COLUMNS if k in self.last), highlight=False)
 
-    def _table(self) -> Table:
-        table = Table(title="hdgen train", caption="\n".join(self.events) or None, caption_justify="left")
-        cols = [k for k in COLUMNS if k in self.last] or COLUMNS[:1]
+    def _table(self) -> Group:
+        table = Table(title="hdgen train", title_justify="left")
+        cols = [k for k in COLUMNS if k in self.last] or COLUMNS
         for k in cols:
             table.add_column(k, justify="right")
         if self.last:
             table.add_row(*(_fmt(self.last[k]) for k in cols))
-        return table
+        return Group(*(Text(e, overflow="fold") for e in self.events), table)

@@ -62,10 +62,9 @@ def train(config: RunConfig, run_dir: str | Path, resume: str | Path | None = No
     splits = make_splits(cfg.data)
     train_set = splits.train.to(device)
     info = DataInfo(train_set.channels, train_set.image_size, train_set.num_classes, cfg.data.pixel_range)
-    flip = train_set.default_flip if cfg.data.aug_flip is None else cfg.data.aug_flip
 
     def stream(sc, seed_offset):
-        transform = BatchTransform(sc.augment, cfg.data.aug_pad, flip, sc.sigma, cfg.data.pixel_range)
+        transform = BatchTransform.from_config(sc, cfg.data, train_set.default_flip)
         return BatchStream(train_set, sc.batch_size, transform, seed=tc.seed + seed_offset)
 
     streams = {"ce": stream(cfg.data.ce, 0)}
