@@ -66,17 +66,19 @@ def sample(path: str | Path, n: int = 64, steps: int | None = None, y: int | Non
     sampler = build_sampler(cfg, info)
     steps = cfg.sampler.steps if steps is None else steps
     dev = next(loaded.model.parameters()).device
+    if init not in ("noise", "buffer"):
+        raise UsageError(f"unknown --init '{init}'; use noise or buffer")
+    # Data-driven inits (gm) use the statistics cached in the run directory, else the training split.
+    context = {"cache_dir": loaded.checkpoint.path.parent, "load_train_set": lambda: make_splits(cfg.data).train}
     buffer = None
     if init == "buffer":
         if "buffer.images" not in loaded.checkpoint.tensors:
             raise UsageError(f"{loaded.checkpoint.path} has no replay buffer; use --init noise")
-        buffer = build_buffer(cfg, info, dev, train_set=None)
+        buffer = build_buffer(cfg, info, dev, **context)
         buffer.load_state_dict(loaded.checkpoint.section("buffer"))
         p0 = buffer.init
-    elif init == "noise":
-        p0 = build_init(cfg.sampler.buffer.init, info.shape, info.bounds, dev, train_set=None)
     else:
-        raise UsageError(f"unknown --init '{init}'; use noise or buffer")
+        p0 = build_init(cfg.sampler.buffer.init, info.shape, info.bounds, dev, pixel_range=info.pixel_range, **context)
     images, labels = generate(loaded.model, sampler, n, steps, p0, buffer=buffer, y=y, batch_size=batch_size,
                               num_classes=info.num_classes)
     from hdgen_cli.data import from_model_range

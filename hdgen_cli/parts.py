@@ -15,7 +15,7 @@ from hdgen_cli.data import data_bounds
 from hdgen_cli.energy import EnergyModel, build_energy_model
 from hdgen_cli.errors import UsageError
 from hdgen_cli.models import build_backbone
-from hdgen_cli.sampling import ReplayBuffer, SGLDSampler, build_init
+from hdgen_cli.sampling import PYLDSampler, ReplayBuffer, SGLDSampler, build_init
 
 
 @dataclass(frozen=True)
@@ -56,16 +56,21 @@ def build_model(config: RunConfig, info: DataInfo) -> EnergyModel:
     return build_energy_model(config.energy.name, backbone)
 
 
-def build_sampler(config: RunConfig, info: DataInfo) -> SGLDSampler | None:
+def build_sampler(config: RunConfig, info: DataInfo) -> SGLDSampler | PYLDSampler | None:
     s = config.sampler
-    if s.name == "none":
-        return None
-    return SGLDSampler(s.steps, s.step_size, s.noise, s.grad_clamp, info.bounds if s.x_clamp else None, s.model_mode)
+    bounds = info.bounds if s.x_clamp else None
+    if s.name == "sgld":
+        return SGLDSampler(s.steps, s.step_size, s.noise, s.grad_clamp, bounds, s.model_mode, s.noise_after_clamp,
+                           s.freeze_bn_stats)
+    if s.name == "pyld":
+        return PYLDSampler(s.steps, s.inner_steps, s.step_size, s.noise, s.grad_clamp, bounds, s.model_mode,
+                           s.freeze_bn_stats)
+    return None
 
 
 def build_buffer(config: RunConfig, info: DataInfo, device, **init_context) -> ReplayBuffer:
     b = config.sampler.buffer
     if info.num_classes and b.size % info.num_classes:
         raise UsageError(f"sampler.buffer.size={b.size} must be a multiple of the {info.num_classes} classes")
-    init = build_init(b.init, info.shape, info.bounds, device, **init_context)
+    init = build_init(b.init, info.shape, info.bounds, device, pixel_range=info.pixel_range, **init_context)
     return ReplayBuffer(b.size, info.shape, info.num_classes, b.reinit, init, device)

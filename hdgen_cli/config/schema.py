@@ -38,7 +38,9 @@ class DataConfig(Section):
     data_dir: str | None = None
     download: bool = False
     image_size: int | None = Field(None, ge=4, description="resize to this size; None keeps the native size")
-    n_valid: int = Field(0, ge=0, description="training images held out for validation")
+    n_valid: int | float = Field(
+        0, ge=0, description="training images held out for validation: a count, or a fraction in (0, 1)"
+    )
     split_seed: int = 1234
     pixel_range: Literal["symmetric", "unit"] = Field(
         "symmetric", description="model range: symmetric is [-1, 1] (x = 2u - 1), unit is [0, 1]"
@@ -75,13 +77,16 @@ class BufferConfig(Section):
 
 
 class SamplerConfig(Section):
-    name: Literal["none", "sgld"] = "sgld"
-    steps: int = Field(20, ge=1)
-    step_size: float = Field(1.0, gt=0)
+    name: Literal["none", "sgld", "pyld"] = "sgld"
+    steps: int = Field(20, ge=1, description="SGLD steps K, or PYLD outer steps M (full forward/backward passes)")
+    inner_steps: int = Field(1, ge=1, description="PYLD inner steps N per outer step (cheap, first layer only)")
+    step_size: float = Field(1.0, gt=0, description="SGLD step, or PYLD inner step (JEM++ pyld_lr)")
     noise: float = Field(0.01, ge=0)
-    grad_clamp: float | None = Field(None, gt=0, description="clamp the input gradient to [-c, c]")
+    noise_after_clamp: bool = Field(False, description="add noise after the x clamp (JEM++) instead of before (JEM, SADA)")
+    grad_clamp: float | None = Field(None, gt=0, description="clamp the input gradient to [-c, c] (proximal SGLD)")
     x_clamp: bool = Field(False, description="clamp chains to the data range after each step")
     model_mode: Literal["eval", "train"] = "eval"
+    freeze_bn_stats: bool = Field(False, description="sampler passes leave BatchNorm running statistics untouched")
     buffer: BufferConfig = BufferConfig()
 
 
@@ -100,8 +105,11 @@ class OptimConfig(Section):
     weight_decay: float = Field(0.0, ge=0)
     nesterov: bool = False
     warmup_iters: int = Field(0, ge=0)
+    schedule: Literal["step", "cosine"] = Field("step", description="after warmup: step decay, or cosine to 0 per iteration")
     decay_epochs: list[int] = []
     decay_rate: float = Field(0.3, gt=0)
+    sam_rho: float = Field(0.0, ge=0, description="SAM neighbourhood radius; 0 turns SAM off")
+    sam_adaptive: bool = Field(False, description="ASAM: perturbation scaled by |theta|")
 
     @field_validator("betas")
     @classmethod
@@ -148,6 +156,13 @@ class RunConfig(Section):
         if self.objective.ce_weight == 0 and not needs_samples:
             raise ValueError("every objective weight is 0; nothing would be trained")
         return self
+
+    @field_validator("data")
+    @classmethod
+    def _n_valid(cls, data):
+        if isinstance(data.n_valid, float) and not data.n_valid < 1:
+            raise ValueError("data.n_valid must be a whole count or a fraction below 1")
+        return data
 
     @property
     def needs_samples(self) -> bool:

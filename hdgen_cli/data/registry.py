@@ -62,10 +62,11 @@ class Splits:
 
 
 def make_splits(cfg: DataConfig) -> Splits:
-    """Train/test from the dataset; the first cfg.n_valid of a split_seed permutation of train is valid.
+    """Train/test from the dataset; the first n_valid of a split_seed permutation of train is valid.
 
     JEM holds out 5000 of CIFAR's 50000 training images this way; the permutation uses its own
-    generator so the split depends on data.split_seed alone.
+    generator so the split depends on data.split_seed alone. `cfg.n_valid` is a count, or a
+    fraction of the training set when below 1 (0.1 of CIFAR is the official 5000).
     """
     train = load_dataset(cfg, "train")
     test = load_dataset(cfg, "test")
@@ -73,14 +74,15 @@ def make_splits(cfg: DataConfig) -> Splits:
         if len(data) == 0:
             raise DataError(f"dataset {cfg.name} has an empty {split} split: add images or check --data-dir")
     valid = None
-    if cfg.n_valid > 0:
-        if cfg.n_valid >= len(train):
+    n_valid = round(cfg.n_valid * len(train)) if isinstance(cfg.n_valid, float) else cfg.n_valid
+    if n_valid > 0:
+        if n_valid >= len(train):
             raise UsageError(
                 f"data.n_valid={cfg.n_valid} leaves no training images: {cfg.name} has only {len(train)}; "
-                f"set data.n_valid below {len(train)}"
+                f"set data.n_valid below {len(train)} or to a fraction such as 0.1"
             )
         perm = torch.randperm(len(train), generator=torch.Generator().manual_seed(cfg.split_seed))
         # Sorted so each split keeps the dataset's order; only membership depends on the seed.
-        valid = train.subset(perm[: cfg.n_valid].sort().values)
-        train = train.subset(perm[cfg.n_valid:].sort().values)
+        valid = train.subset(perm[:n_valid].sort().values)
+        train = train.subset(perm[n_valid:].sort().values)
     return Splits(train=train, valid=valid, test=test)

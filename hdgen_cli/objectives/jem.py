@@ -4,7 +4,10 @@
 
 x_q are sampler outputs started from the replay buffer and written back after sampling. The
 order of forward passes (data, sample, samples, CE) follows JEM++'s "alltrain1" so BatchNorm
-running statistics see the same sequence as the official code (SPEC §2.3).
+running statistics see the same sequence as the official code (SPEC §2.3). Each pass is its own
+BatchNorm batch: data, samples and the CE batch are never concatenated (SPEC §8 pitfall 2).
+Passing `chains` from an earlier call reuses its samples without sampling again (SAM's second
+pass, [SADA] Algorithm 1 step 3).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ class StepOutput:
     terms: dict[str, torch.Tensor] = field(default_factory=dict)
     stats: dict[str, torch.Tensor] = field(default_factory=dict)
     samples: torch.Tensor | None = None
+    chains: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 class JEMObjective:
@@ -36,12 +40,14 @@ class JEMObjective:
         self.buffer.update(idx, x_q)
         return x_q
 
-    def __call__(self, model, x_lab: torch.Tensor, y_lab: torch.Tensor, x_data: torch.Tensor | None) -> StepOutput:
+    def __call__(self, model, x_lab: torch.Tensor, y_lab: torch.Tensor, x_data: torch.Tensor | None,
+                 chains: dict[str, torch.Tensor] | None = None) -> StepOutput:
         cfg = self.cfg
         out = StepOutput(loss=torch.zeros((), device=x_lab.device))
         if cfg.px_weight > 0:
             e_data = model.energy(x_data)
-            x_q = self.refine(model, len(x_data))
+            x_q = chains["px"] if chains else self.refine(model, len(x_data))
+            out.chains["px"] = x_q
             e_q = model.energy(x_q)
             out.terms["px"] = contrastive_divergence(e_data, e_q)
             out.loss = out.loss + cfg.px_weight * out.terms["px"]
@@ -55,7 +61,8 @@ class JEMObjective:
             out.terms["ce"] = cross_entropy(scores, y_lab)
             out.loss = out.loss + cfg.ce_weight * out.terms["ce"]
         if cfg.pxy_weight > 0:
-            x_qy = self.refine(model, len(y_lab), y_lab)
+            x_qy = chains["pxy"] if chains else self.refine(model, len(y_lab), y_lab)
+            out.chains["pxy"] = x_qy
             out.terms["pxy"] = contrastive_divergence(model.energy_from_scores(scores, y_lab), model.energy(x_qy, y_lab))
             out.loss = out.loss + cfg.pxy_weight * out.terms["pxy"]
             if out.samples is None:

@@ -49,7 +49,8 @@ class ReplayBuffer:
         x = self.images[idx].clone()
         restart = torch.rand(batch, device=x.device) < self.reinit
         if restart.any():
-            fresh = self.init(int(restart.sum()), self.labels[idx][restart] if self.num_classes else None)
+            # Conditional chains restart in their class; unconditional ones draw the class from p0.
+            fresh = self.init(int(restart.sum()), y[restart] if y is not None else None)
             x[restart] = fresh.to(x.dtype)
         return x, idx
 

@@ -2,7 +2,9 @@
 
 One step:  x <- x - a * clamp(grad_x sum_b E(x_b), -c, c) + s * eps,  then optionally clamp x.
 For the logit energy, -grad E = grad LSE, so this ascends LSE exactly as JEM does. The gradient
-is taken of the batch sum, so the step size is per sample (SPEC §0).
+is taken of the batch sum, so the step size is per sample (SPEC §0). With a gradient clamp and
+an x clamp this is the proximal SGLD of [JEM++] eq. 10; `noise_after_clamp` picks the JEM++
+order (step, clamp x, then noise) over the SADA order (step, noise, then clamp x).
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from typing import Callable
 
 import torch
 from torch import nn
+
+from hdgen_cli.models.norm import frozen_running_stats
 
 EnergyFn = Callable[[torch.Tensor], torch.Tensor]
 
@@ -31,25 +35,33 @@ def sgld_step(
     noise: float,
     grad_clamp: float | None = None,
     bounds: tuple[float, float] | None = None,
+    noise_after_clamp: bool = False,
 ) -> torch.Tensor:
-    """One SGLD update given grad = grad_x sum E. Noise is added before the x clamp (JEM, SADA order)."""
+    """One SGLD update given grad = grad_x sum E."""
     if grad_clamp is not None:
         grad = grad.clamp(-grad_clamp, grad_clamp)
     x = x - step_size * grad
-    if noise > 0:
+    if noise > 0 and not noise_after_clamp:
         x = x + noise * torch.randn_like(x)
     if bounds is not None:
         x = x.clamp(*bounds)
+    if noise > 0 and noise_after_clamp:  # JEM++: noise is added after the clamp and not re-clamped
+        x = x + noise * torch.randn_like(x)
     return x.detach()
 
 
 @contextmanager
-def model_mode(model: nn.Module, mode: str):
-    """Run the sampler with the model in `mode` ("eval" or "train"), then restore its mode."""
+def model_mode(model: nn.Module, mode: str, freeze_bn_stats: bool = False):
+    """Run a sampler with the model in `mode` ("eval" or "train"), then restore its mode.
+
+    In train mode BatchNorm uses the chains' batch statistics (JEM++, SADA); `freeze_bn_stats`
+    keeps those passes from updating the running statistics.
+    """
     was_training = model.training
     model.train(mode == "train")
     try:
-        yield
+        with frozen_running_stats(model, enabled=freeze_bn_stats and mode == "train"):
+            yield
     finally:
         model.train(was_training)
 
@@ -58,15 +70,18 @@ class SGLDSampler:
     """K steps of SGLD from given starting points; `y` selects the conditional energy E(x, y)."""
 
     def __init__(self, steps: int, step_size: float, noise: float, grad_clamp: float | None = None,
-                 bounds: tuple[float, float] | None = None, mode: str = "eval"):
+                 bounds: tuple[float, float] | None = None, mode: str = "eval", noise_after_clamp: bool = False,
+                 freeze_bn_stats: bool = False):
         self.steps, self.step_size, self.noise = steps, step_size, noise
         self.grad_clamp, self.bounds, self.mode = grad_clamp, bounds, mode
+        self.noise_after_clamp, self.freeze_bn_stats = noise_after_clamp, freeze_bn_stats
 
     def run(self, model, x: torch.Tensor, y: torch.Tensor | None = None, steps: int | None = None) -> torch.Tensor:
         def energy_fn(inp):
             return model.energy(inp, y)
 
-        with model_mode(model, self.mode):
+        with model_mode(model, self.mode, self.freeze_bn_stats):
             for _ in range(self.steps if steps is None else steps):
-                x = sgld_step(x, energy_grad(energy_fn, x), self.step_size, self.noise, self.grad_clamp, self.bounds)
+                x = sgld_step(x, energy_grad(energy_fn, x), self.step_size, self.noise, self.grad_clamp, self.bounds,
+                              self.noise_after_clamp)
         return x.detach()

@@ -1,5 +1,6 @@
 """Trainer loop, live monitor, checkpoints."""
 
-from hdgen_cli.train.trainer import TrainingDiverged, TrainResult, train
+from hdgen_cli.train.guard import DivergenceGuard, TrainingDiverged
+from hdgen_cli.train.trainer import TrainResult, train, train_step
 
-__all__ = ["TrainResult", "TrainingDiverged", "train"]
+__all__ = ["DivergenceGuard", "TrainResult", "TrainingDiverged", "train", "train_step"]

@@ -13,19 +13,16 @@ import torch
 
 from hdgen_cli.config.schema import RunConfig
 from hdgen_cli.data import BatchStream, BatchTransform, make_splits
-from hdgen_cli.errors import HdgenError
 from hdgen_cli.evaluation import classify_metrics
 from hdgen_cli.objectives import JEMObjective
-from hdgen_cli.optim import build_optimizer, lr_at
+from hdgen_cli.models.norm import frozen_running_stats
+from hdgen_cli.optim import SAM, build_optimizer, lr_at
 from hdgen_cli.parts import DataInfo, build_buffer, build_model, build_sampler, resolve_device
 from hdgen_cli.train.checkpoint import (BEST, LAST, load_checkpoint, load_model_state, load_optimizer_state,
                                         restore_rng, save_checkpoint)
+from hdgen_cli.train.guard import DivergenceGuard
 from hdgen_cli.train.monitor import Monitor
 from hdgen_cli.train.outputs import write_grid
-
-
-class TrainingDiverged(HdgenError):
-    exit_code = 3
 
 
 @dataclass
@@ -77,7 +74,7 @@ def train(config: RunConfig, run_dir: str | Path, resume: str | Path | None = No
     # ------------------------------------------------------------------ 2. model, sampler, optimizer
     model = build_model(cfg, info).to(device)
     sampler = build_sampler(cfg, info) if cfg.needs_samples else None
-    buffer = build_buffer(cfg, info, device, train_set=train_set) if sampler else None
+    buffer = build_buffer(cfg, info, device, train_set=train_set, cache_dir=run_dir) if sampler else None
     objective = JEMObjective(cfg.objective, sampler, buffer)
     optimizer = build_optimizer(cfg.optim, model.parameters())
 
@@ -100,40 +97,24 @@ def train(config: RunConfig, run_dir: str | Path, resume: str | Path | None = No
                                buffer=buffer, streams=streams)
 
     # ------------------------------------------------------------------ 4. loop
-    last_samples, history = None, []
+    guard = DivergenceGuard(tc.divergence_threshold, run_dir, run_dir / LAST)
     with Monitor(run_dir / "metrics.jsonl", quiet=quiet) as monitor:
         monitor.event(f"training {cfg.name} on {cfg.data.name} ({len(train_set)} images, {iters_per_epoch} it/epoch, "
                       f"{total_iters} iterations) on {device}; run dir {run_dir}")
         model.train()
         for it in range(start_iter + 1, total_iters + 1):
             epoch = (it - 1) // iters_per_epoch
-            lr = lr_at(cfg.optim, it, epoch)
+            lr = lr_at(cfg.optim, it, epoch, total_iters)
             for group in optimizer.param_groups:
                 group["lr"] = lr
 
             x_lab, y_lab = streams["ce"].next()
             x_data = streams["px"].next()[0] if "px" in streams else None
-            out = objective(model, x_lab, y_lab, x_data)
-            if out.samples is not None:
-                last_samples = out.samples
+            read_loss = it % tc.log_every == 0 or it == total_iters  # .item() syncs with the device
+            out, loss_value = train_step(model, objective, optimizer, x_lab, y_lab, x_data,
+                                         check=lambda o: guard.check(o, it, read_loss))
 
-            # Finite-loss guard (SPEC §1.5): stop with a snapshot instead of training on garbage.
-            loss_value = _scalar(out.loss) if it % tc.log_every == 0 or it == total_iters else None
-            if not torch.isfinite(out.loss) or (loss_value is not None and abs(loss_value) > tc.divergence_threshold):
-                snap = run_dir / "diverged.safetensors"
-                from safetensors.torch import save_file
-
-                save_file({"samples": (last_samples if last_samples is not None else x_lab).detach().cpu().contiguous(),
-                           "loss_history": torch.tensor(history + [_scalar(out.loss)], dtype=torch.float64)}, str(snap))
-                raise TrainingDiverged(f"training diverged at iteration {it} (loss {_scalar(out.loss):.3g}); snapshot in {snap}. "
-                                       f"Resume from {run_dir / LAST} with more sampler steps (sampler.steps=...) or a lower optim.lr")
-
-            optimizer.zero_grad(set_to_none=True)
-            out.loss.backward()
-            optimizer.step()
-
-            if loss_value is not None:  # .item() syncs with the device, so only at log time
-                history.append(loss_value)
+            if loss_value is not None:
                 record = {"iter": it, "epoch": round(it / iters_per_epoch, 3), "loss": loss_value, "lr": lr}
                 record.update({k: _scalar(v) for k, v in out.terms.items()})
                 record.update({k: _scalar(v) for k, v in out.stats.items()})
@@ -165,6 +146,27 @@ def train(config: RunConfig, run_dir: str | Path, resume: str | Path | None = No
     return TrainResult(str(run_dir), str(last), str(best) if best.exists() else None, total_iters,
                        round(total_iters / iters_per_epoch, 3), test["accuracy"], test["nll"], best_valid, samples_png,
                        round(time.perf_counter() - t_start, 2))
+
+
+def train_step(model, objective, optimizer, x_lab, y_lab, x_data, check=None):
+    """One optimisation step: objective, `check(out)` (the guard), backward, base step or SAM's two steps.
+    Returns (the step's output, what `check` returned).
+
+    SAM's second pass runs at θ + e on the same batches and the same samples (no resampling)
+    with BatchNorm running statistics frozen ([SADA] Algorithm 1).
+    """
+    out = objective(model, x_lab, y_lab, x_data)
+    checked = check(out) if check is not None else None
+    optimizer.zero_grad(set_to_none=True)
+    out.loss.backward()
+    if isinstance(optimizer, SAM):
+        optimizer.first_step(zero_grad=True)
+        with frozen_running_stats(model):
+            objective(model, x_lab, y_lab, x_data, chains=out.chains).loss.backward()
+        optimizer.second_step()
+    else:
+        optimizer.step()
+    return out, checked
 
 
 def write_final_samples(model, sampler, buffer, cfg: RunConfig, info: DataInfo, run_dir: Path) -> Path:

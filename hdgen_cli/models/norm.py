@@ -1,0 +1,31 @@
+"""BatchNorm helpers shared by samplers and SAM."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+from torch import nn
+
+
+@contextmanager
+def frozen_running_stats(model: nn.Module, enabled: bool = True):
+    """Forward passes still normalise with batch statistics but leave running mean/var as they are.
+
+    Momentum 0 makes the update `running = running`; used for sampler passes that should not leak
+    sample statistics into inference (sampler.freeze_bn_stats) and for SAM's second pass
+    ([SADA] Algorithm 1 step 3).
+    """
+    if not enabled:
+        yield
+        return
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    saved = [(m.momentum, m.num_batches_tracked.clone() if m.num_batches_tracked is not None else None) for m in norms]
+    for m in norms:
+        m.momentum = 0.0
+    try:
+        yield
+    finally:
+        for m, (momentum, tracked) in zip(norms, saved):
+            m.momentum = momentum
+            if tracked is not None:
+                m.num_batches_tracked.copy_(tracked)

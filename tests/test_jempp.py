@@ -1,0 +1,129 @@
+"""JEM++ parts: proximal SGLD, PYLD-M-N, informative Gaussian-mixture init, BatchNorm during sampling."""
+
+import pytest
+import torch
+
+from hdgen_cli.config.schema import ModelConfig
+from hdgen_cli.data import ImageSet, to_model_range
+from hdgen_cli.energy import LogitEnergy
+from hdgen_cli.models import build_backbone
+from hdgen_cli.models.norm import frozen_running_stats
+from hdgen_cli.sampling import PYLDSampler, SGLDSampler, build_init, energy_grad
+from hdgen_cli.sampling.informative import RIDGE, class_statistics
+from hdgen_cli.sampling.pyld import first_layer_costate, first_layer_vjp
+
+
+def _model(norm="none", name="small_cnn"):
+    torch.manual_seed(0)
+    cfg = ModelConfig(name=name, width=1, depth=10, norm=norm)
+    return LogitEnergy(build_backbone(cfg, 1, 10, 8))
+
+
+def test_proximal_step_clamps_gradient_then_x_then_adds_noise():
+    model = _model()
+    x = torch.rand(4, 1, 8, 8) * 2 - 1
+    g = energy_grad(model.energy, x)
+    torch.manual_seed(5)
+    out = SGLDSampler(1, 0.2, 0.01, grad_clamp=1e-3, bounds=(-1.0, 1.0), noise_after_clamp=True).run(model, x)
+    torch.manual_seed(5)
+    eps = torch.randn_like(x)
+    assert torch.allclose(out, (x - 0.2 * g.clamp(-1e-3, 1e-3)).clamp(-1, 1) + 0.01 * eps, atol=1e-6)
+
+
+def test_costate_times_first_layer_jacobian_is_the_input_gradient():
+    model = _model()
+    x = torch.rand(6, 1, 8, 8) * 2 - 1
+    p = first_layer_costate(model, model.backbone.first_layer, x, None)
+    g = first_layer_vjp(model.backbone.first_layer, x, p)
+    assert torch.allclose(g, energy_grad(model.energy, x), atol=1e-6)  # eq. 12-13: linear first layer
+
+
+@pytest.mark.parametrize("norm", ["none", "batch"])
+def test_pyld_with_one_inner_step_equals_proximal_sgld(norm):
+    model = _model(norm)
+    x = torch.rand(8, 1, 8, 8) * 2 - 1
+    kw = dict(step_size=0.2, noise=0.01, grad_clamp=1.0, bounds=(-1.0, 1.0), mode="train", freeze_bn_stats=True)
+    torch.manual_seed(1)
+    a = PYLDSampler(steps=4, inner_steps=1, **kw).run(model, x)
+    torch.manual_seed(1)
+    b = SGLDSampler(steps=4, noise_after_clamp=True, **kw).run(model, x)
+    assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_pyld_inner_steps_move_further_with_one_gradient():
+    model = _model()
+    x = torch.zeros(4, 1, 8, 8)
+    g = energy_grad(model.energy, x).clamp(-1, 1)
+    out = PYLDSampler(steps=1, inner_steps=3, step_size=0.01, noise=0.0, grad_clamp=1.0, bounds=(-1.0, 1.0)).run(model, x)
+    # Same first-layer co-state for all N sub-steps: N steps of eta along the one clamped gradient.
+    assert torch.allclose(out, (x - 0.03 * g).clamp(-1, 1), atol=1e-6)
+
+
+def test_pyld_cost_scales_with_outer_steps_only():
+    model = _model()
+    calls = []
+    handle = model.backbone.register_forward_hook(lambda *a: calls.append(1))  # full network passes
+    PYLDSampler(steps=3, inner_steps=7, step_size=0.1, noise=0.0, grad_clamp=1.0, bounds=None).run(model, torch.rand(2, 1, 8, 8))
+    handle.remove()
+    assert len(calls) == 3
+
+
+def _tiny_set():
+    torch.manual_seed(0)
+    images = torch.randint(0, 256, (60, 1, 2, 2), dtype=torch.uint8)
+    labels = torch.arange(3).repeat(20)
+    return ImageSet(images, labels, 3, "tiny", False)
+
+
+def test_informative_statistics_match_a_direct_computation():
+    data = _tiny_set()
+    stats = class_statistics(data, "symmetric")
+    x = to_model_range(data.images, "symmetric").flatten(1).double()
+    for c in range(3):
+        xc = x[data.labels == c]
+        mu = xc.mean(0)
+        cov = ((xc - mu).T @ (xc - mu)) / len(xc)  # biased, divided by N_c
+        assert torch.allclose(stats["means"][c], mu) and torch.allclose(stats["covs"][c], cov)
+        assert torch.allclose(stats["covs"][c], torch.cov(xc.T, correction=0))
+    assert stats["counts"].tolist() == [20, 20, 20]
+
+
+@pytest.mark.parametrize("lowrank", [False, True])
+def test_mixture_samples_have_the_class_moments(monkeypatch, lowrank, tmp_path):
+    import hdgen_cli.sampling.informative as informative
+
+    if lowrank:
+        monkeypatch.setattr(informative, "FULL_LIMIT_BYTES", 0)
+    data = _tiny_set()
+    data = ImageSet((data.images // 4 + 96), data.labels, 3, "tiny", False)  # keep draws away from the clamp
+    init = build_init("gm", (1, 2, 2), (-1.0, 1.0), "cpu", train_set=data, cache_dir=tmp_path)
+    assert init.mode == ("lowrank" if lowrank else "full")
+    stats = class_statistics(data, "symmetric")
+    torch.manual_seed(0)
+    draws = init(20000, torch.full((20000,), 1)).flatten(1).double()
+    assert torch.allclose(draws.mean(0), stats["means"][1], atol=0.01)
+    assert torch.allclose(torch.cov(draws.T, correction=0), stats["covs"][1] + RIDGE * torch.eye(4), atol=0.01)
+    assert draws.min() >= -1 and draws.max() <= 1
+    assert bool(list(tmp_path.glob("gm-tiny-*.safetensors"))) == (not lowrank)  # only the full form is cached
+
+
+def test_mixture_is_cached_and_reloaded_without_data(tmp_path):
+    data = _tiny_set()
+    first = build_init("gm", (1, 2, 2), (-1.0, 1.0), "cpu", train_set=data, cache_dir=tmp_path)
+    again = build_init("gm", (1, 2, 2), (-1.0, 1.0), "cpu", train_set=None, cache_dir=tmp_path)
+    assert torch.equal(first.means, again.means) and torch.allclose(first.chol, again.chol)
+    # unconditional draws pick the class from pi = N_c / N
+    assert torch.allclose(again.probs, torch.full((3,), 1 / 3))
+
+
+def test_sampling_in_train_mode_can_leave_running_stats_alone():
+    model = _model("batch")
+    bn = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)][0]
+    before = bn.running_mean.clone()
+    SGLDSampler(2, 0.1, 0.0, mode="train", freeze_bn_stats=True).run(model.eval(), torch.rand(8, 1, 8, 8))
+    assert torch.equal(bn.running_mean, before) and not model.training
+    SGLDSampler(2, 0.1, 0.0, mode="train").run(model, torch.rand(8, 1, 8, 8))
+    assert not torch.equal(bn.running_mean, before)  # the official JEM++ behaviour updates them
+    with frozen_running_stats(model):
+        model.train()(torch.rand(4, 1, 8, 8))
+    assert bn.momentum == 0.1
