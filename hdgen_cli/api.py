@@ -16,11 +16,11 @@ import torch
 
 from hdgen_cli.config import load_config, override_config  # noqa: F401 - re-exported
 from hdgen_cli.config.schema import RunConfig, SamplerConfig
-from hdgen_cli.data import make_splits
+from hdgen_cli.data import from_model_range, make_splits
 from hdgen_cli.errors import UsageError
 from hdgen_cli.evaluation import classify_metrics
-from hdgen_cli.parts import DataInfo, build_buffer, build_model, build_sampler, resolve_device
-from hdgen_cli.sampling import build_init, generate
+from hdgen_cli.parts import DataInfo, build_buffer, build_model, build_p0, build_sampler, resolve_device
+from hdgen_cli.sampling import generate
 from hdgen_cli.train import train  # noqa: F401 - re-exported
 from hdgen_cli.train.checkpoint import Checkpoint, load_checkpoint, load_model_state
 
@@ -78,11 +78,9 @@ def sample(path: str | Path, n: int = 64, steps: int | None = None, y: int | Non
         buffer.load_state_dict(loaded.checkpoint.section("buffer"))
         p0 = buffer.init
     else:
-        p0 = build_init(cfg.sampler.buffer.init, info.shape, info.bounds, dev, pixel_range=info.pixel_range, **context)
+        p0 = build_p0(cfg, info, dev, **context)
     images, labels = generate(loaded.model, sampler, n, steps, p0, buffer=buffer, y=y, batch_size=batch_size,
                               num_classes=info.num_classes)
-    from hdgen_cli.data import from_model_range
-
     details = {"n": n, "steps": steps, "init": init, "class": y, "sampler": cfg.sampler.name,
                "checkpoint": str(loaded.checkpoint.path)}
     return from_model_range(images, info.pixel_range), labels, details

@@ -68,9 +68,15 @@ def build_sampler(config: RunConfig, info: DataInfo) -> SGLDSampler | PYLDSample
     return None
 
 
+def build_p0(config: RunConfig, info: DataInfo, device, **init_context):
+    """The initial distribution the config names; data-driven ones read `init_context`."""
+    return build_init(config.sampler.buffer.init, info.shape, info.bounds, device, pixel_range=info.pixel_range,
+                      **init_context)
+
+
 def build_buffer(config: RunConfig, info: DataInfo, device, **init_context) -> ReplayBuffer:
     b = config.sampler.buffer
     if info.num_classes and b.size % info.num_classes:
         raise UsageError(f"sampler.buffer.size={b.size} must be a multiple of the {info.num_classes} classes")
-    init = build_init(b.init, info.shape, info.bounds, device, pixel_range=info.pixel_range, **init_context)
+    init = build_p0(config, info, device, **init_context)
     return ReplayBuffer(b.size, info.shape, info.num_classes, b.reinit, init, device)

@@ -134,7 +134,8 @@ def train(config: RunConfig, run_dir: str | Path, resume: str | Path | None = No
                     checkpoint(run_dir / LAST, it)
 
         # -------------------------------------------------------------- 5. finish
-        last = checkpoint(run_dir / LAST, total_iters)
+        # The loop's last iteration already wrote it; only a resume with nothing left to do has not.
+        last = run_dir / LAST if start_iter < total_iters else checkpoint(run_dir / LAST, total_iters)
         test = classify_metrics(model, splits.test, cfg.data.pixel_range, sigma=cfg.data.eval_sigma)
         monitor.event(f"test accuracy {test['accuracy']:.4f}  nll {test['nll']:.4f}",
                       {"test_accuracy": test["accuracy"], "test_nll": test["nll"]})
