@@ -106,5 +106,6 @@ def test_divergence_stops_with_a_snapshot(tiny_config, tmp_path):
     with pytest.raises(TrainingDiverged, match="diverged at iteration 1") as exc:
         train(cfg, tmp_path, quiet=True)
     assert exc.value.exit_code == 3
+    assert "start again" in str(exc.value)  # no checkpoint exists yet to resume from
     snap = load_file(str(tmp_path / "diverged.safetensors"))
     assert snap["loss_history"].numel() == 1 and snap["samples"].shape[1:] == (1, 8, 8)

@@ -31,9 +31,9 @@ class DivergenceGuard:
         if not torch.isfinite(out.loss) or (value is not None and abs(value) > self.threshold):
             loss = float(out.loss.detach())
             snap = self.snapshot(loss)
+            start = f"resume from {self.resume_hint}" if self.resume_hint.exists() else "start again"
             raise TrainingDiverged(f"training diverged at iteration {iteration} (loss {loss:.3g}); snapshot in {snap}. "
-                                   f"Resume from {self.resume_hint} with more sampler steps (sampler.steps=...) "
-                                   f"or a lower optim.lr")
+                                   f"To continue, {start} with more sampler steps (sampler.steps=...) or a lower optim.lr")
         if value is not None:
             self.history.append(value)
         return value
