@@ -43,9 +43,10 @@ def class_statistics(data: ImageSet, pixel_range: str) -> dict[str, torch.Tensor
     """Per-class counts, means [C, D] and biased covariances [C, D, D], all float64."""
     counts, means, covs = [], [], []
     for xc in class_rows(data, pixel_range):
-        centred = xc - xc.mean(0)
+        mu = xc.mean(0)
+        centred = xc - mu
         counts.append(len(xc))
-        means.append(xc.mean(0))
+        means.append(mu)
         covs.append(centred.T @ centred / len(xc))
     return {"counts": torch.tensor(counts, dtype=torch.float64), "means": torch.stack(means), "covs": torch.stack(covs)}
 
@@ -90,6 +91,11 @@ class GaussianMixtureInit:
         return out.view(n, *self.shape).clamp(*self.bounds)
 
 
+def _from_cache(path: Path, shape, bounds, device) -> GaussianMixtureInit:
+    cached = load_file(str(path))
+    return GaussianMixtureInit(cached["means"], cached["counts"], shape, bounds, device, chol=cached["chol"])
+
+
 def _cache_file(cache_dir: Path, data: ImageSet) -> Path:
     return cache_dir / f"gm-{data.name.replace(':', '_').replace('/', '_')}-{data_signature(data)}.safetensors"
 
@@ -105,8 +111,7 @@ def gaussian_mixture_init(shape, bounds, device, train_set: ImageSet | None = No
     if train_set is None:
         cached = sorted(Path(cache_dir).glob("gm-*.safetensors")) if cache_dir is not None else []
         if len(cached) == 1:
-            stats = load_file(str(cached[0]))
-            return GaussianMixtureInit(stats["means"], stats["counts"], shape, bounds, device, chol=stats["chol"])
+            return _from_cache(cached[0], shape, bounds, device)
         if load_train_set is None:
             raise DataError(f"no cached gm statistics in {cache_dir}; make the training data available (--data-dir)")
         train_set = load_train_set()
@@ -115,11 +120,10 @@ def gaussian_mixture_init(shape, bounds, device, train_set: ImageSet | None = No
         rows = class_rows(train_set, pixel_range)
         means = torch.stack([xc.mean(0) for xc in rows])
         counts = torch.tensor([len(xc) for xc in rows], dtype=torch.float64)
-        return GaussianMixtureInit(means, counts, shape, bounds, device, centred=[xc - xc.mean(0) for xc in rows])
+        return GaussianMixtureInit(means, counts, shape, bounds, device, centred=[xc - mu for xc, mu in zip(rows, means)])
     path = _cache_file(Path(cache_dir), train_set) if cache_dir is not None else None
     if path is not None and path.is_file():
-        cached = load_file(str(path))
-        return GaussianMixtureInit(cached["means"], cached["counts"], shape, bounds, device, chol=cached["chol"])
+        return _from_cache(path, shape, bounds, device)
     stats = class_statistics(train_set, pixel_range)
     # Statistics are computed where the training images live (the GPU during training).
     eye = torch.eye(d, dtype=torch.float64, device=stats["covs"].device)
