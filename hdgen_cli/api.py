@@ -47,13 +47,22 @@ def load_model(path: str | Path, device: str = "auto") -> LoadedModel:
     return LoadedModel(model.to(resolve_device(device)).eval(), ckpt)
 
 
+def _default_sampler(cfg: RunConfig) -> SamplerConfig:
+    """A sampler for a checkpoint trained without one: GMMC's staged sampler (gmmc-gen constants) for
+    the mmc head, JEM's SGLD for logits (a classifier is an EBM too)."""
+    if cfg.energy.name == "mmc":
+        return SamplerConfig(name="gmmc", steps=20, step_size=1 / 64, noise=0.0, x_clamp=True)
+    return SamplerConfig(name="sgld")
+
+
 def sample(path: str | Path, n: int = 64, steps: int | None = None, y: int | None = None, init: str = "noise",
-           device: str = "auto", seed: int | None = None, batch_size: int = 64):
+           device: str = "auto", seed: int | None = None, batch_size: int = 64, inject: bool = False):
     """`n` samples from a checkpoint's model with its training sampler, `steps` steps each.
 
     init "noise": fresh chains from the preset's p0; "buffer": chains from the saved replay buffer.
     Returns (images in [0, 1], labels or None, details dict). A checkpoint trained without a
-    sampler (softmax) is sampled with JEM's SGLD constants: a classifier is an EBM too.
+    sampler is sampled with `_default_sampler`. `inject` switches a GMMC sampler to noise-injected
+    latents ([GMMC] eq. 10).
     """
     loaded = load_model(path, device)
     cfg, info = loaded.config, loaded.info
@@ -62,7 +71,11 @@ def sample(path: str | Path, n: int = 64, steps: int | None = None, y: int | Non
     if seed is not None:
         torch.manual_seed(seed)
     if cfg.sampler.name == "none":
-        cfg = cfg.model_copy(update={"sampler": SamplerConfig(name="sgld")})
+        cfg = cfg.model_copy(update={"sampler": _default_sampler(cfg)})
+    if inject:
+        if cfg.sampler.name != "gmmc":
+            raise UsageError(f"--gmmc-inject needs a GMMC checkpoint; this one samples with {cfg.sampler.name}")
+        cfg = cfg.model_copy(update={"sampler": cfg.sampler.model_copy(update={"latent": "injected"})})
     sampler = build_sampler(cfg, info)
     steps = cfg.sampler.steps if steps is None else steps
     dev = next(loaded.model.parameters()).device
@@ -82,13 +95,15 @@ def sample(path: str | Path, n: int = 64, steps: int | None = None, y: int | Non
     images, labels = generate(loaded.model, sampler, n, steps, p0, buffer=buffer, y=y, batch_size=batch_size,
                               num_classes=info.num_classes)
     details = {"n": n, "steps": steps, "init": init, "class": y, "sampler": cfg.sampler.name,
+               **({"latent": cfg.sampler.latent} if cfg.sampler.name == "gmmc" else {}),
                "checkpoint": str(loaded.checkpoint.path)}
     return from_model_range(images, info.pixel_range), labels, details
 
 
 def evaluate(path: str | Path, split: str = "test", sigma: float | None = None, device: str = "auto",
              data_overrides: list[str] | None = None) -> dict:
-    """Top-1 accuracy and NLL of a checkpoint on its dataset's test (or validation) split."""
+    """Top-1 accuracy and NLL of a checkpoint on its dataset's test (or validation) split (and
+    GMMC's gamma-hat, estimated on the training split after training)."""
     loaded = load_model(path, device)
     cfg = override_config(loaded.config, data_overrides or [])
     splits = make_splits(cfg.data)
@@ -102,6 +117,8 @@ def evaluate(path: str | Path, split: str = "test", sigma: float | None = None, 
                          f"expects {loaded.info.channels}x{loaded.info.image_size}x{loaded.info.image_size}; set data.image_size")
     sigma = cfg.data.eval_sigma if sigma is None else sigma
     metrics = classify_metrics(loaded.model, data, cfg.data.pixel_range, sigma=sigma)
+    if hasattr(loaded.model, "gamma"):  # GMMC: the gamma-hat every probability above used
+        metrics["gamma"] = float(loaded.model.gamma)
     return {**metrics, "dataset": cfg.data.name, "split": split, "sigma": sigma,
             "protocol": "clean" if sigma == 0 else "noisy", "checkpoint": str(loaded.checkpoint.path),
             "method": cfg.name, "position": loaded.checkpoint.position}

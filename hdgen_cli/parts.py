@@ -15,7 +15,7 @@ from hdgen_cli.data import data_bounds
 from hdgen_cli.energy import EnergyModel, build_energy_model
 from hdgen_cli.errors import UsageError
 from hdgen_cli.models import build_backbone
-from hdgen_cli.sampling import PYLDSampler, ReplayBuffer, SGLDSampler, build_init
+from hdgen_cli.sampling import GMMCSampler, PYLDSampler, ReplayBuffer, SGLDSampler, build_init
 
 
 @dataclass(frozen=True)
@@ -53,10 +53,10 @@ def resolve_device(name: str) -> torch.device:
 
 def build_model(config: RunConfig, info: DataInfo) -> EnergyModel:
     backbone = build_backbone(config.model, info.channels, info.num_classes or None, info.image_size)
-    return build_energy_model(config.energy.name, backbone)
+    return build_energy_model(config.energy, backbone, info.num_classes)
 
 
-def build_sampler(config: RunConfig, info: DataInfo) -> SGLDSampler | PYLDSampler | None:
+def build_sampler(config: RunConfig, info: DataInfo) -> SGLDSampler | PYLDSampler | GMMCSampler | None:
     s = config.sampler
     bounds = info.bounds if s.x_clamp else None
     if s.name == "sgld":
@@ -65,6 +65,8 @@ def build_sampler(config: RunConfig, info: DataInfo) -> SGLDSampler | PYLDSample
     if s.name == "pyld":
         return PYLDSampler(s.steps, s.inner_steps, s.step_size, s.noise, s.grad_clamp, bounds, s.model_mode,
                            s.freeze_bn_stats)
+    if s.name == "gmmc":
+        return GMMCSampler(s.steps, s.step_size, s.latent_std, s.latent == "injected", bounds, s.model_mode)
     return None
 
 

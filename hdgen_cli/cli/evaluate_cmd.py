@@ -27,6 +27,7 @@ def evaluate(
     if json_out:
         emit_json(result)
     else:
-        emit_lines([("accuracy", result["accuracy"]), ("nll", result["nll"]), ("images", result["n"]),
+        gamma = [("gamma", result["gamma"])] if "gamma" in result else []
+        emit_lines([("accuracy", result["accuracy"]), ("nll", result["nll"]), *gamma, ("images", result["n"]),
                     ("dataset", f"{result['dataset']} ({result['split']})"),
                     ("protocol", f"{result['protocol']} (sigma {result['sigma']})"), ("checkpoint", result["checkpoint"])])

@@ -19,6 +19,7 @@ def sample(
     init: str = typer.Option("noise", "--init", help="noise (fresh chains from p0) or buffer (saved replay buffer)"),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="PNG path (default <run dir>/sample-*.png)"),
     seed: Optional[int] = typer.Option(None, "--seed", help="random seed"),
+    inject: bool = typer.Option(False, "--gmmc-inject", help="GMMC: draw a new latent target z at every step (eq. 10)"),
     device: str = typer.Option("auto", "--device"),
     json_out: bool = typer.Option(False, "--json", help="print one JSON object"),
 ) -> None:
@@ -26,7 +27,8 @@ def sample(
     from hdgen_cli import api
     from hdgen_cli.train.outputs import write_grid, write_samples
 
-    images, labels, details = api.sample(ckpt, n=n, steps=steps, y=klass, init=init, device=device, seed=seed)
+    images, labels, details = api.sample(ckpt, n=n, steps=steps, y=klass, init=init, device=device, seed=seed,
+                                         inject=inject)
     run_dir = Path(details["checkpoint"]).parent
     png = out or run_dir / f"sample-{'uncond' if klass is None else f'class{klass}'}-{details['steps']}steps.png"
     tensor_path = png.with_suffix(".safetensors")

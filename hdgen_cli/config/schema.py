@@ -45,7 +45,8 @@ class DataConfig(Section):
     pixel_range: Literal["symmetric", "unit"] = Field(
         "symmetric", description="model range: symmetric is [-1, 1] (x = 2u - 1), unit is [0, 1]"
     )
-    aug_pad: int = Field(4, ge=0, description="reflect padding before the random crop")
+    aug_pad: int | None = Field(
+        None, ge=0, description="reflect padding before the random crop; None is 1/8 of the image side (4 on 32x32)")
     aug_flip: bool | None = Field(None, description="horizontal flip; None uses the dataset's default")
     px: StreamConfig = StreamConfig()
     ce: StreamConfig = StreamConfig()
@@ -68,6 +69,7 @@ class ModelConfig(Section):
 
 class EnergyConfig(Section):
     name: str = "logits"
+    mmc_scale: float = Field(10.0, gt=0, description="norm S of the fixed Max-Mahalanobis class means (mmc energy)")
 
 
 class BufferConfig(Section):
@@ -77,7 +79,7 @@ class BufferConfig(Section):
 
 
 class SamplerConfig(Section):
-    name: Literal["none", "sgld", "pyld"] = "sgld"
+    name: Literal["none", "sgld", "pyld", "gmmc"] = "sgld"
     steps: int = Field(20, ge=1, description="SGLD steps K, or PYLD outer steps M (full forward/backward passes)")
     inner_steps: int = Field(1, ge=1, description="PYLD inner steps N per outer step (cheap, first layer only)")
     step_size: float = Field(1.0, gt=0, description="SGLD step, or PYLD inner step (JEM++ pyld_lr)")
@@ -87,14 +89,40 @@ class SamplerConfig(Section):
     x_clamp: bool = Field(False, description="clamp chains to the data range after each step")
     model_mode: Literal["eval", "train"] = "eval"
     freeze_bn_stats: bool = Field(False, description="sampler passes leave BatchNorm running statistics untouched")
+    latent_std: float = Field(0.001, ge=0, description="gmmc: std gamma_s of the latent target z ~ N(mu_y, gamma_s^2 I)")
+    latent: Literal["staged", "injected"] = Field(
+        "staged", description="gmmc: draw z once per chain (staged) or anew at every step (injected)")
     buffer: BufferConfig = BufferConfig()
 
 
+class GMMCObjectiveConfig(Section):
+    """[GMMC] Approaches 1-3: beta = 0 is discriminative, beta > 0 generative from `start_epoch` on."""
+
+    beta: float = Field(0.5, ge=0, description="weight of the sampled-data term (0: discriminative only)")
+    start_epoch: int = Field(0, ge=0, description="epoch at which the generative term switches on (joint training)")
+    ramp_epochs: int = Field(0, ge=0, description="ramp beta up linearly over this many epochs after start_epoch")
+
+
+class HDGEConfig(Section):
+    """[HDGE] contrastive log q(x|y): the negatives, their number, the temperature and the positive's form."""
+
+    negatives: Literal["queue", "batch"] = Field(
+        "queue", description="queue: K past logits (MoCo style, Alg. 1); batch: the other batch examples (SimCLR style, Alg. 2)")
+    queue_size: int = Field(65536, ge=1, description="K, the number of stored logit vectors")
+    temperature: float = Field(0.1, gt=0)
+    positive: Literal["eq15", "lse-onehot"] = Field(
+        "eq15", description="eq15: s(x)[y]/T; lse-onehot: the official code's log(e^{s[y]} + C - 1)/T")
+
+
 class ObjectiveConfig(Section):
+    name: Literal["jem", "gmmc"] = Field("jem", description="jem: CE + p(x) (+ p(x|y)); gmmc: the MMC distance losses")
     ce_weight: float = Field(1.0, ge=0)
     px_weight: float = Field(1.0, ge=0, description="weight of the p(x) contrastive-divergence term")
     pxy_weight: float = Field(0.0, ge=0, description="weight of the p(x|y) term (class-conditional samples)")
     l2_weight: float = Field(0.0, ge=0, description="energy-squared regulariser on data and samples")
+    hdge_weight: float = Field(0.0, ge=0, description="weight of HDGE's contrastive log q(x|y) term")
+    hdge: HDGEConfig = HDGEConfig()
+    gmmc: GMMCObjectiveConfig = GMMCObjectiveConfig()
 
 
 class OptimConfig(Section):
@@ -150,10 +178,20 @@ class RunConfig(Section):
 
     @model_validator(mode="after")
     def _consistent(self):
-        needs_samples = self.objective.px_weight > 0 or self.objective.pxy_weight > 0
+        obj = self.objective
+        if obj.name == "gmmc" or self.sampler.name == "gmmc":
+            if self.energy.name != "mmc":
+                raise ValueError("the gmmc objective and sampler need the Max-Mahalanobis head; set energy.name=mmc")
+        if obj.name == "gmmc":
+            if obj.gmmc.beta > 0 and self.sampler.name == "none":
+                raise ValueError("objective.gmmc.beta > 0 needs a sampler; set sampler.name=gmmc")
+            return self
+        needs_samples = obj.px_weight > 0 or obj.pxy_weight > 0
         if needs_samples and self.sampler.name == "none":
             raise ValueError("objective.px_weight/pxy_weight > 0 needs a sampler; set sampler.name=sgld")
-        if self.objective.ce_weight == 0 and not needs_samples:
+        if obj.hdge_weight > 0 and self.energy.name != "logits":
+            raise ValueError("the HDGE term contrasts classifier logits; set energy.name=logits")
+        if obj.ce_weight == 0 and obj.hdge_weight == 0 and not needs_samples:
             raise ValueError("every objective weight is 0; nothing would be trained")
         return self
 
@@ -165,5 +203,13 @@ class RunConfig(Section):
         return data
 
     @property
+    def uses_px_stream(self) -> bool:
+        """Whether training reads a second, unlabelled p(x) stream (JEM's px term)."""
+        return self.objective.name == "jem" and self.needs_samples and self.objective.px_weight > 0
+
+    @property
     def needs_samples(self) -> bool:
-        return self.sampler.name != "none" and (self.objective.px_weight > 0 or self.objective.pxy_weight > 0)
+        obj = self.objective
+        if obj.name == "gmmc":
+            return self.sampler.name != "none" and obj.gmmc.beta > 0
+        return self.sampler.name != "none" and (obj.px_weight > 0 or obj.pxy_weight > 0)

@@ -21,11 +21,13 @@ class BatchTransform:
     makes a run reproducible.
     """
 
-    def __init__(self, augment: bool, pad: int, flip: bool, sigma: float, pixel_range: str):
+    def __init__(self, augment: bool, pad: int | None, flip: bool, sigma: float, pixel_range: str):
         _check_range(pixel_range)
-        if pad < 0 or sigma < 0:
+        if (pad is not None and pad < 0) or sigma < 0:
             raise UsageError(f"augmentation pad ({pad}) and noise sigma ({sigma}) must be >= 0")
-        self.augment, self.pad, self.flip = bool(augment), int(pad), bool(flip)
+        # pad None scales with the image: the standard 4-pixel CIFAR crop is 1/8 of the side, so an
+        # 8x8 digit gets 1 pixel instead of being pushed half off the image.
+        self.augment, self.pad, self.flip = bool(augment), None if pad is None else int(pad), bool(flip)
         self.sigma, self.pixel_range = float(sigma), pixel_range
 
     @classmethod
@@ -41,7 +43,7 @@ class BatchTransform:
     def __call__(self, u8_batch: torch.Tensor) -> torch.Tensor:
         x = to_model_range(u8_batch, self.pixel_range)
         if self.augment and x.shape[0] > 0:
-            if self.pad > 0:
+            if self.pad_for(min(x.shape[-2:])) > 0:
                 x = self._pad_crop(x)
             if self.flip:
                 mirror = torch.rand(x.shape[0], device=x.device) < 0.5
@@ -50,9 +52,12 @@ class BatchTransform:
             x = x + self.sigma * torch.randn_like(x)
         return x
 
+    def pad_for(self, side: int) -> int:
+        return side // 8 if self.pad is None else self.pad
+
     def _pad_crop(self, x: torch.Tensor) -> torch.Tensor:
         b, c, h, w = x.shape
-        p = self.pad
+        p = self.pad_for(min(h, w))
         if p >= h or p >= w:
             # Reflect padding cannot reach further than the image itself.
             raise UsageError(f"data.aug_pad={p} must be smaller than the image size {h}x{w}; lower data.aug_pad")

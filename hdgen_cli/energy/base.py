@@ -34,6 +34,10 @@ class EnergyModel(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.scores(x)
 
+    def calibrate(self, data, pixel_range: str) -> dict[str, float]:
+        """Fit post-hoc constants of the head on the training data (GMMC's gamma-hat); none by default."""
+        return {}
+
 
 def register_energy(name: str):
     return ENERGIES.register(name)
@@ -43,5 +47,6 @@ def list_energies() -> list[str]:
     return ENERGIES.names()
 
 
-def build_energy_model(name: str, backbone: nn.Module) -> EnergyModel:
-    return ENERGIES.get(name)(backbone)
+def build_energy_model(cfg, backbone: nn.Module, num_classes: int) -> EnergyModel:
+    """The head `cfg.name` (an EnergyConfig) over `backbone` for a `num_classes`-way dataset."""
+    return ENERGIES.get(cfg.name)(backbone, cfg, num_classes)

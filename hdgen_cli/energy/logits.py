@@ -13,7 +13,7 @@ from hdgen_cli.errors import UsageError
 
 @register_energy("logits")
 class LogitEnergy(EnergyModel):
-    def __init__(self, backbone):
+    def __init__(self, backbone, cfg=None, num_classes: int | None = None):
         super().__init__(backbone)
         if getattr(backbone, "num_classes", None) is None:
             raise UsageError("the logits energy needs a classifier head; set model.head=true")

@@ -1,44 +1,53 @@
-"""JEM objective: CE + p(x) contrastive divergence (+ optional p(x|y)) (SPEC §2.2; [JEM++] Alg. 2).
+"""JEM-family objective: CE + p(x) contrastive divergence (+ p(x|y)) (+ HDGE's contrastive log q(x|y))
+(SPEC §2.2, §2.6; [JEM++] Alg. 2; [HDGE] eqs. 15, 17).
 
     L = w_ce CE(f(x_lab), y) + w_px [mean E(x_data) - mean E(x_q)] + w_pxy [mean E(x_lab, y) - mean E(x_q|y, y)]
+        + w_hdge L_con(f(x_lab), y)
+
+CE and L_con share one forward pass of the labelled batch (the official HDGE code runs two).
+HDGE's queue receives that batch's logits after the optimizer step, in training mode only.
 
 x_q are sampler outputs started from the replay buffer and written back after sampling. The
 order of forward passes (data, sample, samples, CE) follows JEM++'s "alltrain1" so BatchNorm
 running statistics see the same sequence as the official code (SPEC §2.3). Each pass is its own
 BatchNorm batch: data, samples and the CE batch are never concatenated (SPEC §8 pitfall 2).
-Passing `chains` from an earlier call reuses its samples without sampling again (SAM's second
-pass, [SADA] Algorithm 1 step 3).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import torch
 
-from hdgen_cli.config.schema import ObjectiveConfig
+from hdgen_cli.errors import CheckpointError
+from hdgen_cli.objectives.base import Objective, StepOutput
+from hdgen_cli.objectives.hdge import LogitQueue, contrastive_log_qxy
 from hdgen_cli.objectives.terms import contrastive_divergence, cross_entropy, energy_l2
 
 
-@dataclass
-class StepOutput:
-    loss: torch.Tensor
-    terms: dict[str, torch.Tensor] = field(default_factory=dict)
-    stats: dict[str, torch.Tensor] = field(default_factory=dict)
-    samples: torch.Tensor | None = None
-    chains: dict[str, torch.Tensor] = field(default_factory=dict)
+class JEMObjective(Objective):
+    def __init__(self, cfg, sampler=None, buffer=None, num_classes: int = 0, device="cpu"):
+        super().__init__(cfg, sampler, buffer, num_classes, device)
+        h = cfg.hdge
+        self.queue = (LogitQueue(h.queue_size, num_classes, device)
+                      if cfg.hdge_weight > 0 and h.negatives == "queue" else None)
+        self.pending: torch.Tensor | None = None
 
+    def after_step(self) -> None:
+        if self.queue is not None and self.pending is not None:
+            self.queue.push(self.pending)
+        self.pending = None
 
-class JEMObjective:
-    def __init__(self, cfg: ObjectiveConfig, sampler=None, buffer=None):
-        self.cfg, self.sampler, self.buffer = cfg, sampler, buffer
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return {f"queue.{k}": v for k, v in self.queue.state_dict().items()} if self.queue is not None else {}
 
-    def refine(self, model, batch: int, y: torch.Tensor | None = None) -> torch.Tensor:
-        """Draw chains from the buffer, run the sampler, write them back (training only)."""
-        x0, idx = self.buffer.draw(batch, y)
-        x_q = self.sampler.run(model, x0, y)
-        self.buffer.update(idx, x_q)
-        return x_q
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        if self.queue is None:
+            return
+        saved = {k[len("queue."):]: v for k, v in state.items() if k.startswith("queue.")}
+        if set(saved) != {"logits", "ptr"} or saved["logits"].shape != self.queue.logits.shape:
+            shape = tuple(saved["logits"].shape) if "logits" in saved else "none"
+            raise CheckpointError(f"the checkpoint's HDGE queue ({shape}) does not match objective.hdge.queue_size="
+                                  f"{self.queue.size} with {self.queue.logits.shape[1]} classes; resume with the run's own config")
+        self.queue.load_state_dict(saved)
 
     def __call__(self, model, x_lab: torch.Tensor, y_lab: torch.Tensor, x_data: torch.Tensor | None,
                  chains: dict[str, torch.Tensor] | None = None) -> StepOutput:
@@ -60,6 +69,13 @@ class JEMObjective:
         if cfg.ce_weight > 0:
             out.terms["ce"] = cross_entropy(scores, y_lab)
             out.loss = out.loss + cfg.ce_weight * out.terms["ce"]
+        if cfg.hdge_weight > 0:
+            h = cfg.hdge
+            queue = self.queue.logits if self.queue is not None else None
+            out.terms["hdge"] = contrastive_log_qxy(scores, y_lab, queue, h.temperature, h.positive)
+            out.loss = out.loss + cfg.hdge_weight * out.terms["hdge"]
+            if model.training and chains is None:  # enqueued by after_step; SAM's second pass adds nothing
+                self.pending = scores.detach()
         if cfg.pxy_weight > 0:
             x_qy = chains["pxy"] if chains else self.refine(model, len(y_lab), y_lab)
             out.chains["pxy"] = x_qy

@@ -19,3 +19,8 @@ def contrastive_divergence(e_data: torch.Tensor, e_samples: torch.Tensor) -> tor
 def energy_l2(e_data: torch.Tensor, e_samples: torch.Tensor) -> torch.Tensor:
     """IGEBM energy-magnitude regulariser: mean E(data)^2 + mean E(samples)^2."""
     return (e_data**2).mean() + (e_samples**2).mean()
+
+
+def center_regression(half_sq_dist: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """mean_i ||phi(x_i) - mu_{y_i}||^2 / 2 from the [B, C] half squared distances ([GMMC] Approach 1)."""
+    return half_sq_dist.gather(1, y.view(-1, 1)).mean()

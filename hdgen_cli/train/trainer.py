@@ -14,7 +14,7 @@ import torch
 from hdgen_cli.config.schema import RunConfig
 from hdgen_cli.data import BatchStream, BatchTransform, make_splits
 from hdgen_cli.evaluation import classify_metrics
-from hdgen_cli.objectives import JEMObjective
+from hdgen_cli.objectives import build_objective
 from hdgen_cli.models.norm import frozen_running_stats
 from hdgen_cli.optim import SAM, build_optimizer, lr_at
 from hdgen_cli.parts import DataInfo, build_buffer, build_model, build_sampler, resolve_device
@@ -65,7 +65,7 @@ def train(config: RunConfig, run_dir: str | Path, resume: str | Path | None = No
         return BatchStream(train_set, sc.batch_size, transform, seed=tc.seed + seed_offset)
 
     streams = {"ce": stream(cfg.data.ce, 0)}
-    if cfg.needs_samples and cfg.objective.px_weight > 0:
+    if cfg.uses_px_stream:
         streams["px"] = stream(cfg.data.px, 1)
     epoch_stream = streams.get(cfg.data.epoch_by, streams["ce"])
     iters_per_epoch = len(epoch_stream)
@@ -75,7 +75,7 @@ def train(config: RunConfig, run_dir: str | Path, resume: str | Path | None = No
     model = build_model(cfg, info).to(device)
     sampler = build_sampler(cfg, info) if cfg.needs_samples else None
     buffer = build_buffer(cfg, info, device, train_set=train_set, cache_dir=run_dir) if sampler else None
-    objective = JEMObjective(cfg.objective, sampler, buffer)
+    objective = build_objective(cfg.objective, sampler, buffer, info.num_classes, device)
     optimizer = build_optimizer(cfg.optim, model.parameters())
 
     # ------------------------------------------------------------------ 3. resume
@@ -86,6 +86,7 @@ def train(config: RunConfig, run_dir: str | Path, resume: str | Path | None = No
         load_optimizer_state(optimizer, ckpt)
         if buffer is not None:
             buffer.load_state_dict(ckpt.section("buffer"))
+        objective.load_state_dict(ckpt.section("objective"))
         for name, s in streams.items():
             s.load_state_dict(ckpt.section(f"stream.{name}"))
         restore_rng(ckpt)
@@ -94,7 +95,8 @@ def train(config: RunConfig, run_dir: str | Path, resume: str | Path | None = No
     def checkpoint(path: Path, iteration: int) -> Path:
         position = {"iteration": iteration, "epoch": iteration / iters_per_epoch, "best_valid": best_valid}
         return save_checkpoint(path, model=model, config=cfg, info=info, position=position, optimizer=optimizer,
-                               buffer=buffer, streams=streams)
+                               buffer=buffer, streams=streams,
+                               extra={f"objective.{k}": v for k, v in objective.state_dict().items()})
 
     # ------------------------------------------------------------------ 4. loop
     guard = DivergenceGuard(tc.divergence_threshold, run_dir, run_dir / LAST)
@@ -107,6 +109,7 @@ def train(config: RunConfig, run_dir: str | Path, resume: str | Path | None = No
             lr = lr_at(cfg.optim, it, epoch, total_iters)
             for group in optimizer.param_groups:
                 group["lr"] = lr
+            objective.epoch = (it - 1) / iters_per_epoch
 
             x_lab, y_lab = streams["ce"].next()
             x_data = streams["px"].next()[0] if "px" in streams else None
@@ -122,7 +125,13 @@ def train(config: RunConfig, run_dir: str | Path, resume: str | Path | None = No
 
             if it % iters_per_epoch == 0 or it == total_iters:
                 done_epochs = math.ceil(it / iters_per_epoch)
-                if splits.valid is not None and (done_epochs % tc.eval_every == 0 or it == total_iters):
+                evaluating = splits.valid is not None and (done_epochs % tc.eval_every == 0 or it == total_iters)
+                if evaluating or done_epochs % tc.ckpt_every == 0 or it == total_iters:
+                    calibrated = model.calibrate(train_set, cfg.data.pixel_range)  # GMMC's gamma-hat
+                    if calibrated:
+                        monitor.event(f"epoch {done_epochs}: " + "  ".join(f"{k} {v:.4g}" for k, v in calibrated.items()),
+                                      {"iter": it, **calibrated})
+                if evaluating:
                     valid = classify_metrics(model, splits.valid, cfg.data.pixel_range, sigma=cfg.data.eval_sigma)
                     improved = best_valid is None or valid["accuracy"] > best_valid
                     best_valid = max(valid["accuracy"], best_valid or 0.0)
@@ -167,6 +176,7 @@ def train_step(model, objective, optimizer, x_lab, y_lab, x_data, check=None):
         optimizer.second_step()
     else:
         optimizer.step()
+    objective.after_step()
     return out, checked
 
 

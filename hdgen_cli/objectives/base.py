@@ -1,0 +1,46 @@
+"""What every objective shares: the step output, the epoch it is at, and drawing refined chains."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+
+@dataclass
+class StepOutput:
+    loss: torch.Tensor
+    terms: dict[str, torch.Tensor] = field(default_factory=dict)
+    stats: dict[str, torch.Tensor] = field(default_factory=dict)
+    samples: torch.Tensor | None = None
+    chains: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+class Objective:
+    """`__call__(model, x_lab, y_lab, x_data, chains=None) -> StepOutput`.
+
+    The trainer sets `epoch` (fractional) before each step, for objectives that change over
+    training. Passing `chains` from an earlier call's output reuses its samples without sampling
+    again (SAM's second pass, [SADA] Algorithm 1 step 3).
+    """
+
+    def __init__(self, cfg, sampler=None, buffer=None, num_classes: int = 0, device="cpu"):
+        self.cfg, self.sampler, self.buffer = cfg, sampler, buffer
+        self.epoch = 0.0
+
+    def after_step(self) -> None:
+        """Called once the optimizer has stepped (HDGE enqueues the step's logits here)."""
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """Tensors a checkpoint must carry to resume this objective exactly (HDGE's queue)."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        pass
+
+    def refine(self, model, batch: int, y: torch.Tensor | None = None) -> torch.Tensor:
+        """Draw chains from the buffer, run the sampler, write them back (training only)."""
+        x0, idx = self.buffer.draw(batch, y)
+        x_q = self.sampler.run(model, x0, y)
+        self.buffer.update(idx, x_q)
+        return x_q
