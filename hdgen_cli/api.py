@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
 from hdgen_cli.config import load_config, override_config  # noqa: F401 - re-exported
 from hdgen_cli.config.schema import RunConfig, SamplerConfig
@@ -39,12 +40,38 @@ class LoadedModel:
         return self.checkpoint.info
 
 
-def load_model(path: str | Path, device: str = "auto") -> LoadedModel:
-    """Rebuild a model from a checkpoint alone (no preset needed), in eval mode."""
+def load_model(path: str | Path, device: str = "auto", ema: bool = True) -> LoadedModel:
+    """Rebuild a model from a checkpoint alone (no preset needed), in eval mode. Runs that keep an EMA
+    copy (CLEL) load its weights unless `ema=False`: evaluation and sampling use the average."""
     ckpt = load_checkpoint(path)
     model = build_model(ckpt.config, ckpt.info)
     load_model_state(model, ckpt)
+    averaged = ckpt.section("objective.ema_model")
+    if ema and averaged:
+        model.load_state_dict(averaged)
     return LoadedModel(model.to(resolve_device(device)).eval(), ckpt)
+
+
+def latent_conditions(loaded: LoadedModel, paths: list[str], device) -> torch.Tensor:
+    """One unit latent per path for CLEL's conditional sampling: z = normalised sum over the path's
+    images of h(t(x)), with the EMA encoder h and one strong augmentation t per image (SPEC §2.7)."""
+    from hdgen_cli.data.folder import read_images
+    from hdgen_cli.data.strong_aug import StrongAugment
+    from hdgen_cli.models.encoder import build_encoder
+
+    cfg, info = loaded.config, loaded.info
+    weights = loaded.checkpoint.section("objective.ema_encoder")
+    if cfg.objective.name != "clel" or not weights:
+        raise UsageError("--like needs a CLEL checkpoint (it conditions on the latent encoder)")
+    encoder = build_encoder(info.channels, cfg.objective.clel.encoder_width)
+    encoder.load_state_dict(weights)
+    encoder.to(device).eval()
+    augment, zs = StrongAugment(), []
+    with torch.no_grad():
+        for path in paths:
+            u = read_images(path, info.channels, info.image_size).to(device).float() / 255.0
+            zs.append(F.normalize(F.normalize(encoder(augment(u)), dim=1).sum(0), dim=0))
+    return torch.stack(zs)
 
 
 def _default_sampler(cfg: RunConfig) -> SamplerConfig:
@@ -56,13 +83,15 @@ def _default_sampler(cfg: RunConfig) -> SamplerConfig:
 
 
 def sample(path: str | Path, n: int = 64, steps: int | None = None, y: int | None = None, init: str = "noise",
-           device: str = "auto", seed: int | None = None, batch_size: int = 64, inject: bool = False):
+           device: str = "auto", seed: int | None = None, batch_size: int = 64, inject: bool = False,
+           like: list[str] | None = None, beta_c: float | None = None):
     """`n` samples from a checkpoint's model with its training sampler, `steps` steps each.
 
     init "noise": fresh chains from the preset's p0; "buffer": chains from the saved replay buffer.
     Returns (images in [0, 1], labels or None, details dict). A checkpoint trained without a
     sampler is sampled with `_default_sampler`. `inject` switches a GMMC sampler to noise-injected
-    latents ([GMMC] eq. 10).
+    latents ([GMMC] eq. 10). `like` (CLEL) conditions on images: one path is instance- or set-
+    conditional, several compose their energies, E = ||f||^2/2 - beta_c sum_a cos(g, z_a).
     """
     loaded = load_model(path, device)
     cfg, info = loaded.config, loaded.info
@@ -92,10 +121,17 @@ def sample(path: str | Path, n: int = 64, steps: int | None = None, y: int | Non
         p0 = buffer.init
     else:
         p0 = build_p0(cfg, info, dev, **context)
+    energy_fn = None
+    if like:
+        if y is not None:
+            raise UsageError("use either --class or --like, not both")
+        z = latent_conditions(loaded, like, dev)
+        energy_fn = lambda inp: loaded.model.conditional_energy(inp, z, beta_c)  # noqa: E731
     images, labels = generate(loaded.model, sampler, n, steps, p0, buffer=buffer, y=y, batch_size=batch_size,
-                              num_classes=info.num_classes)
+                              num_classes=info.num_classes, energy_fn=energy_fn)
     details = {"n": n, "steps": steps, "init": init, "class": y, "sampler": cfg.sampler.name,
                **({"latent": cfg.sampler.latent} if cfg.sampler.name == "gmmc" else {}),
+               **({"like": list(like), "beta_c": loaded.model.beta if beta_c is None else beta_c} if like else {}),
                "checkpoint": str(loaded.checkpoint.path)}
     return from_model_range(images, info.pixel_range), labels, details
 
@@ -105,6 +141,9 @@ def evaluate(path: str | Path, split: str = "test", sigma: float | None = None, 
     """Top-1 accuracy and NLL of a checkpoint on its dataset's test (or validation) split (and
     GMMC's gamma-hat, estimated on the training split after training)."""
     loaded = load_model(path, device)
+    if not loaded.model.has_classifier:
+        raise UsageError(f"{loaded.checkpoint.path} is an unsupervised model ({loaded.config.name}) with no classifier; "
+                         "there is no accuracy to evaluate (use hdgen sample)")
     cfg = override_config(loaded.config, data_overrides or [])
     splits = make_splits(cfg.data)
     data = {"test": splits.test, "valid": splits.valid}.get(split)

@@ -61,13 +61,25 @@ def build_sampler(config: RunConfig, info: DataInfo) -> SGLDSampler | PYLDSample
     bounds = info.bounds if s.x_clamp else None
     if s.name == "sgld":
         return SGLDSampler(s.steps, s.step_size, s.noise, s.grad_clamp, bounds, s.model_mode, s.noise_after_clamp,
-                           s.freeze_bn_stats)
+                           s.freeze_bn_stats, build_transition(s.transition, info.pixel_range))
     if s.name == "pyld":
         return PYLDSampler(s.steps, s.inner_steps, s.step_size, s.noise, s.grad_clamp, bounds, s.model_mode,
                            s.freeze_bn_stats)
     if s.name == "gmmc":
         return GMMCSampler(s.steps, s.step_size, s.latent_std, s.latent == "injected", bounds, s.model_mode)
     return None
+
+
+def build_transition(name: str, pixel_range: str):
+    """The chains' augmentation transition: CLEL's strong augmentation, applied in [0, 1]."""
+    if name == "none":
+        return None
+    from hdgen_cli.data.strong_aug import StrongAugment
+
+    augment = StrongAugment()
+    if pixel_range == "unit":
+        return augment
+    return lambda x: augment((x + 1) / 2) * 2 - 1
 
 
 def build_p0(config: RunConfig, info: DataInfo, device, **init_context):

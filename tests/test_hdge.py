@@ -69,7 +69,7 @@ def _parts(*overrides, preset="hdge"):
     model = build_model(cfg, info)
     sampler = build_sampler(cfg, info) if cfg.needs_samples else None
     buffer = build_buffer(cfg, info, "cpu") if sampler else None
-    objective = build_objective(cfg.objective, sampler, buffer, info.num_classes)
+    objective = build_objective(cfg.objective, sampler, buffer, info)
     plain = BatchTransform(False, 0, False, 0.0, "symmetric")
     return cfg, model, objective, plain(data.images[:64]), data.labels[:64], plain(data.images[64:128])
 

@@ -18,6 +18,9 @@ SMALL = {
     "mlp": dict(depth=2, width=1),
 }
 B = 4  # > 1 so BatchNorm1d can normalise in train mode
+# CLEL's EBMs are unsupervised (no classes, no norm, no dropout): tests/test_clel_models.py covers them.
+UNSUPERVISED = {"clel_small", "clel_base", "clel_large"}
+CLASSIFIERS = [n for n in list_backbones() if n not in UNSUPERVISED]
 
 
 def _cfg(name: str, **kw) -> ModelConfig:
@@ -27,7 +30,7 @@ def _cfg(name: str, **kw) -> ModelConfig:
 @pytest.mark.parametrize("image_size", [8, 32])
 @pytest.mark.parametrize("in_channels", [1, 3])
 @pytest.mark.parametrize("norm", ["none", "batch"])
-@pytest.mark.parametrize("name", list_backbones())
+@pytest.mark.parametrize("name", CLASSIFIERS)
 def test_forward_backward(name, norm, in_channels, image_size):
     torch.manual_seed(0)
     model = build_backbone(_cfg(name, norm=norm), in_channels, 10, image_size)
@@ -59,7 +62,7 @@ def test_forward_backward(name, norm, in_channels, image_size):
     assert torch.isfinite(phi).all()
 
 
-@pytest.mark.parametrize("name", list_backbones())
+@pytest.mark.parametrize("name", CLASSIFIERS)
 def test_headless_returns_features(name):
     x = torch.randn(B, 3, 8, 8)
     for cfg, n_cls in ((_cfg(name, head=False), 10), (_cfg(name), None)):
@@ -70,7 +73,7 @@ def test_headless_returns_features(name):
         assert torch.allclose(out, model.features(x))
 
 
-@pytest.mark.parametrize("name", list_backbones())
+@pytest.mark.parametrize("name", CLASSIFIERS)
 def test_config_reaches_layers(name):
     cfg = _cfg(name, norm="batch", bn_momentum=0.37, leak=0.13, dropout=0.25)
     model = build_backbone(cfg, 3, 10, 8)
@@ -115,7 +118,7 @@ def test_unknown_model_suggests():
     msg = str(err.value)
     assert "\n" not in msg
     assert "'wrm'" in msg and "did you mean 'wrn'?" in msg
-    assert "(set model.name to one of: mlp, small_cnn, wrn)" in msg
+    assert "(set model.name to one of: clel_base, clel_large, clel_small, mlp, small_cnn, wrn)" in msg
 
 
 def test_register_backbone_adds_name():

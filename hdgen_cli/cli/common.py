@@ -21,6 +21,8 @@ def emit_lines(pairs: list[tuple[str, object]]) -> None:
     for key, value in pairs:
         if isinstance(value, float):
             value = f"{value:.4f}"
+        elif value is None:
+            value = "-"
         sys.stdout.write(f"{key.ljust(width)}  {value}\n")
 
 

@@ -20,6 +20,9 @@ def sample(
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="PNG path (default <run dir>/sample-*.png)"),
     seed: Optional[int] = typer.Option(None, "--seed", help="random seed"),
     inject: bool = typer.Option(False, "--gmmc-inject", help="GMMC: draw a new latent target z at every step (eq. 10)"),
+    like: Optional[list[str]] = typer.Option(None, "--like", help="CLEL: condition on an image or a folder of images; "
+                                             "repeat to compose several conditions"),
+    beta_c: Optional[float] = typer.Option(None, "--beta-c", min=0.0, help="CLEL: strength of each condition (default: the model's beta)"),
     device: str = typer.Option("auto", "--device"),
     json_out: bool = typer.Option(False, "--json", help="print one JSON object"),
 ) -> None:
@@ -28,9 +31,10 @@ def sample(
     from hdgen_cli.train.outputs import write_grid, write_samples
 
     images, labels, details = api.sample(ckpt, n=n, steps=steps, y=klass, init=init, device=device, seed=seed,
-                                         inject=inject)
+                                         inject=inject, like=like, beta_c=beta_c)
     run_dir = Path(details["checkpoint"]).parent
-    png = out or run_dir / f"sample-{'uncond' if klass is None else f'class{klass}'}-{details['steps']}steps.png"
+    kind = "like" if like else ("uncond" if klass is None else f"class{klass}")
+    png = out or run_dir / f"sample-{kind}-{details['steps']}steps.png"
     tensor_path = png.with_suffix(".safetensors")
     write_grid(images, "unit", png)
     write_samples(images, labels, "unit", tensor_path, {"details": json.dumps(details)})

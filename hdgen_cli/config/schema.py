@@ -31,6 +31,7 @@ class StreamConfig(Section):
     batch_size: int = Field(64, ge=1)
     augment: bool = True
     sigma: float = Field(0.0, ge=0, description="std of Gaussian noise added in the model range")
+    dequantize: bool = Field(False, description="u = (uint8 + U(0, 1)) / 256 instead of uint8 / 255 (CLEL)")
 
 
 class DataConfig(Section):
@@ -65,11 +66,13 @@ class ModelConfig(Section):
     dropout: float = Field(0.0, ge=0, lt=1)
     leak: float = Field(0.2, ge=0, description="LeakyReLU negative slope")
     head: bool = Field(True, description="linear classifier head on the pooled features")
+    channels: int | None = Field(None, ge=1, description="CLEL ResNets: base channel count (None: the paper's 64/128/256)")
 
 
 class EnergyConfig(Section):
     name: str = "logits"
     mmc_scale: float = Field(10.0, gt=0, description="norm S of the fixed Max-Mahalanobis class means (mmc energy)")
+    latent_beta: float = Field(0.01, ge=0, description="spherical energy: vMF concentration beta of p(z|x) (CLEL)")
 
 
 class BufferConfig(Section):
@@ -89,40 +92,12 @@ class SamplerConfig(Section):
     x_clamp: bool = Field(False, description="clamp chains to the data range after each step")
     model_mode: Literal["eval", "train"] = "eval"
     freeze_bn_stats: bool = Field(False, description="sampler passes leave BatchNorm running statistics untouched")
+    transition: Literal["none", "strong_aug"] = Field(
+        "none", description="strong_aug: one SimCLR augmentation of every chain per `steps` steps (CLEL)")
     latent_std: float = Field(0.001, ge=0, description="gmmc: std gamma_s of the latent target z ~ N(mu_y, gamma_s^2 I)")
     latent: Literal["staged", "injected"] = Field(
         "staged", description="gmmc: draw z once per chain (staged) or anew at every step (injected)")
     buffer: BufferConfig = BufferConfig()
-
-
-class GMMCObjectiveConfig(Section):
-    """[GMMC] Approaches 1-3: beta = 0 is discriminative, beta > 0 generative from `start_epoch` on."""
-
-    beta: float = Field(0.5, ge=0, description="weight of the sampled-data term (0: discriminative only)")
-    start_epoch: int = Field(0, ge=0, description="epoch at which the generative term switches on (joint training)")
-    ramp_epochs: int = Field(0, ge=0, description="ramp beta up linearly over this many epochs after start_epoch")
-
-
-class HDGEConfig(Section):
-    """[HDGE] contrastive log q(x|y): the negatives, their number, the temperature and the positive's form."""
-
-    negatives: Literal["queue", "batch"] = Field(
-        "queue", description="queue: K past logits (MoCo style, Alg. 1); batch: the other batch examples (SimCLR style, Alg. 2)")
-    queue_size: int = Field(65536, ge=1, description="K, the number of stored logit vectors")
-    temperature: float = Field(0.1, gt=0)
-    positive: Literal["eq15", "lse-onehot"] = Field(
-        "eq15", description="eq15: s(x)[y]/T; lse-onehot: the official code's log(e^{s[y]} + C - 1)/T")
-
-
-class ObjectiveConfig(Section):
-    name: Literal["jem", "gmmc"] = Field("jem", description="jem: CE + p(x) (+ p(x|y)); gmmc: the MMC distance losses")
-    ce_weight: float = Field(1.0, ge=0)
-    px_weight: float = Field(1.0, ge=0, description="weight of the p(x) contrastive-divergence term")
-    pxy_weight: float = Field(0.0, ge=0, description="weight of the p(x|y) term (class-conditional samples)")
-    l2_weight: float = Field(0.0, ge=0, description="energy-squared regulariser on data and samples")
-    hdge_weight: float = Field(0.0, ge=0, description="weight of HDGE's contrastive log q(x|y) term")
-    hdge: HDGEConfig = HDGEConfig()
-    gmmc: GMMCObjectiveConfig = GMMCObjectiveConfig()
 
 
 class OptimConfig(Section):
@@ -145,6 +120,51 @@ class OptimConfig(Section):
         if not all(0 <= b < 1 for b in v):
             raise ValueError("betas must lie in [0, 1)")
         return v
+
+
+class GMMCObjectiveConfig(Section):
+    """[GMMC] Approaches 1-3: beta = 0 is discriminative, beta > 0 generative from `start_epoch` on."""
+
+    beta: float = Field(0.5, ge=0, description="weight of the sampled-data term (0: discriminative only)")
+    start_epoch: int = Field(0, ge=0, description="epoch at which the generative term switches on (joint training)")
+    ramp_epochs: int = Field(0, ge=0, description="ramp beta up linearly over this many epochs after start_epoch")
+
+
+class HDGEConfig(Section):
+    """[HDGE] contrastive log q(x|y): the negatives, their number, the temperature and the positive's form."""
+
+    negatives: Literal["queue", "batch"] = Field(
+        "queue", description="queue: K past logits (MoCo style, Alg. 1); batch: the other batch examples (SimCLR style, Alg. 2)")
+    queue_size: int = Field(65536, ge=1, description="K, the number of stored logit vectors")
+    temperature: float = Field(0.1, gt=0)
+    positive: Literal["eq15", "lse-onehot"] = Field(
+        "eq15", description="eq15: s(x)[y]/T; lse-onehot: the official code's log(e^{s[y]} + C - 1)/T")
+
+
+class CLELConfig(Section):
+    """[CLEL] training: the EBM loss weights, the contrastive latent encoder and the EMA copies."""
+
+    alpha: float = Field(1.0, ge=0, description="weight of the energy L2 term mean(E(x+)^2 + E(x-)^2)")
+    ebm_batch: int = Field(64, ge=1, description="data images (and chains) per iteration for the EBM; the rest of "
+                                                 "a larger data.px batch feeds only the encoder")
+    temperature: float = Field(0.2, gt=0, description="NT-Xent temperature")
+    encoder_width: int = Field(64, ge=1, description="ResNet-18 base width of the latent encoder h")
+    encoder_optim: OptimConfig = OptimConfig(name="sgd", lr=0.03, momentum=0.9, weight_decay=5e-4, schedule="cosine")
+    ema_half_life: float = Field(20000, gt=0, description="EMA half-life in training images")
+    ema_copy_iters: int = Field(312, ge=0, description="iterations during which the EMA is a plain copy")
+
+
+class ObjectiveConfig(Section):
+    name: Literal["jem", "gmmc", "clel"] = Field(
+        "jem", description="jem: CE + p(x) (+ p(x|y), + HDGE); gmmc: the MMC distance losses; clel: EBM + latent encoder")
+    ce_weight: float = Field(1.0, ge=0)
+    px_weight: float = Field(1.0, ge=0, description="weight of the p(x) contrastive-divergence term")
+    pxy_weight: float = Field(0.0, ge=0, description="weight of the p(x|y) term (class-conditional samples)")
+    l2_weight: float = Field(0.0, ge=0, description="energy-squared regulariser on data and samples")
+    hdge_weight: float = Field(0.0, ge=0, description="weight of HDGE's contrastive log q(x|y) term")
+    hdge: HDGEConfig = HDGEConfig()
+    gmmc: GMMCObjectiveConfig = GMMCObjectiveConfig()
+    clel: CLELConfig = CLELConfig()
 
 
 class TrainConfig(Section):
@@ -179,6 +199,12 @@ class RunConfig(Section):
     @model_validator(mode="after")
     def _consistent(self):
         obj = self.objective
+        if obj.name == "clel":
+            if self.energy.name != "spherical" or self.sampler.name != "sgld":
+                raise ValueError("the clel objective needs energy.name=spherical and sampler.name=sgld")
+            if self.data.px.batch_size < obj.clel.ebm_batch:
+                raise ValueError("data.px.batch_size must be at least objective.clel.ebm_batch")
+            return self
         if obj.name == "gmmc" or self.sampler.name == "gmmc":
             if self.energy.name != "mmc":
                 raise ValueError("the gmmc objective and sampler need the Max-Mahalanobis head; set energy.name=mmc")
@@ -204,12 +230,21 @@ class RunConfig(Section):
 
     @property
     def uses_px_stream(self) -> bool:
-        """Whether training reads a second, unlabelled p(x) stream (JEM's px term)."""
+        """Whether training reads the unlabelled p(x) stream (JEM's px term, CLEL's data)."""
+        if self.objective.name == "clel":
+            return True
         return self.objective.name == "jem" and self.needs_samples and self.objective.px_weight > 0
+
+    @property
+    def uses_ce_stream(self) -> bool:
+        """Whether training reads labels (every objective but the unsupervised CLEL)."""
+        return self.objective.name != "clel"
 
     @property
     def needs_samples(self) -> bool:
         obj = self.objective
+        if obj.name == "clel":
+            return True
         if obj.name == "gmmc":
             return self.sampler.name != "none" and obj.gmmc.beta > 0
         return self.sampler.name != "none" and (obj.px_weight > 0 or obj.pxy_weight > 0)

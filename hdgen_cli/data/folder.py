@@ -120,3 +120,15 @@ def _read(path: Path, gray: bool, size: int, resize: bool) -> torch.Tensor:
         arr = np.asarray(img, dtype=np.uint8)
     arr = arr[None] if gray else arr.transpose(2, 0, 1)
     return torch.from_numpy(arr.copy())
+
+
+def read_images(path: str | Path, channels: int, size: int) -> torch.Tensor:
+    """uint8 [N, channels, size, size] from one image file or every image under a folder, converted
+    to the model's channel count and resized to its size (conditions for `hdgen sample --like`)."""
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise DataError(f"{path} not found: pass an image file or a folder of images")
+    files = _images_in(path) if path.is_dir() else [path]
+    if not files:
+        raise DataError(f"no images ({', '.join(sorted(IMAGE_EXTENSIONS))}) under {path}")
+    return torch.stack([_read(f, channels == 1, size, resize=True) for f in files])

@@ -21,27 +21,32 @@ class BatchTransform:
     makes a run reproducible.
     """
 
-    def __init__(self, augment: bool, pad: int | None, flip: bool, sigma: float, pixel_range: str):
+    def __init__(self, augment: bool, pad: int | None, flip: bool, sigma: float, pixel_range: str,
+                 dequantize: bool = False):
         _check_range(pixel_range)
         if (pad is not None and pad < 0) or sigma < 0:
             raise UsageError(f"augmentation pad ({pad}) and noise sigma ({sigma}) must be >= 0")
         # pad None scales with the image: the standard 4-pixel CIFAR crop is 1/8 of the side, so an
         # 8x8 digit gets 1 pixel instead of being pushed half off the image.
         self.augment, self.pad, self.flip = bool(augment), None if pad is None else int(pad), bool(flip)
-        self.sigma, self.pixel_range = float(sigma), pixel_range
+        self.sigma, self.pixel_range, self.dequantize = float(sigma), pixel_range, bool(dequantize)
 
     @classmethod
     def from_config(cls, stream: StreamConfig, data: DataConfig, default_flip: bool) -> "BatchTransform":
         """The transform of one stream (data.px or data.ce); aug_flip None means the dataset default."""
         flip = default_flip if data.aug_flip is None else data.aug_flip
-        return cls(stream.augment, data.aug_pad, flip, stream.sigma, data.pixel_range)
+        return cls(stream.augment, data.aug_pad, flip, stream.sigma, data.pixel_range, stream.dequantize)
 
     def __repr__(self) -> str:
         return (f"BatchTransform(augment={self.augment}, pad={self.pad}, flip={self.flip}, "
                 f"sigma={self.sigma}, pixel_range={self.pixel_range!r})")
 
     def __call__(self, u8_batch: torch.Tensor) -> torch.Tensor:
-        x = to_model_range(u8_batch, self.pixel_range)
+        if self.dequantize:  # u = (uint8 + U(0, 1)) / 256: a continuous density over each pixel's bin (CLEL)
+            u = (u8_batch.float() + torch.rand(u8_batch.shape, device=u8_batch.device)) / 256.0
+            x = u if self.pixel_range == "unit" else u * 2.0 - 1.0
+        else:
+            x = to_model_range(u8_batch, self.pixel_range)
         if self.augment and x.shape[0] > 0:
             if self.pad_for(min(x.shape[-2:])) > 0:
                 x = self._pad_crop(x)

@@ -18,6 +18,8 @@ class EnergyModel(nn.Module):
     lets a caller that already has the scores skip a second forward pass.
     """
 
+    has_classifier = True  # False for unsupervised heads (CLEL): no accuracy, no p(y|x)
+
     def __init__(self, backbone: nn.Module):
         super().__init__()
         self.backbone = backbone

@@ -19,7 +19,7 @@ Builder = Callable[[ModelConfig, int, "int | None", int], nn.Module]
 
 def _load_builtins() -> None:
     # Imported lazily so the builder modules can import this one without a cycle.
-    from hdgen_cli.models import small, wrn  # noqa: F401
+    from hdgen_cli.models import clel, small, wrn  # noqa: F401
 
 
 BACKBONES: Registry[Builder] = Registry("model", "model.name", loader=_load_builtins)

@@ -1,15 +1,16 @@
 """Training objectives composed from weighted loss terms."""
 
 from hdgen_cli.objectives.base import Objective, StepOutput
+from hdgen_cli.objectives.clel import CLELObjective
 from hdgen_cli.objectives.gmmc import GMMCObjective
 from hdgen_cli.objectives.jem import JEMObjective
 
-OBJECTIVES = {"jem": JEMObjective, "gmmc": GMMCObjective}
+OBJECTIVES = {"jem": JEMObjective, "gmmc": GMMCObjective, "clel": CLELObjective}
 
 
-def build_objective(cfg, sampler=None, buffer=None, num_classes: int = 0, device="cpu") -> Objective:
-    """The objective `cfg.name` (an ObjectiveConfig) over the given sampler and replay buffer."""
-    return OBJECTIVES[cfg.name](cfg, sampler, buffer, num_classes, device)
+def build_objective(cfg, sampler=None, buffer=None, info=None, device="cpu") -> Objective:
+    """The objective `cfg.name` (an ObjectiveConfig) over the given sampler, replay buffer and data (DataInfo)."""
+    return OBJECTIVES[cfg.name](cfg, sampler, buffer, info, device)
 
 
-__all__ = ["GMMCObjective", "JEMObjective", "OBJECTIVES", "Objective", "StepOutput", "build_objective"]
+__all__ = ["CLELObjective", "GMMCObjective", "JEMObjective", "OBJECTIVES", "Objective", "StepOutput", "build_objective"]

@@ -19,14 +19,17 @@ class StepOutput:
 class Objective:
     """`__call__(model, x_lab, y_lab, x_data, chains=None) -> StepOutput`.
 
-    The trainer sets `epoch` (fractional) before each step, for objectives that change over
-    training. Passing `chains` from an earlier call's output reuses its samples without sampling
+    The trainer sets `epoch` (fractional), `iteration` and `total_iters` before each step, for
+    objectives that change over training. Passing `chains` from an earlier call's output reuses its samples without sampling
     again (SAM's second pass, [SADA] Algorithm 1 step 3).
     """
 
-    def __init__(self, cfg, sampler=None, buffer=None, num_classes: int = 0, device="cpu"):
-        self.cfg, self.sampler, self.buffer = cfg, sampler, buffer
-        self.epoch = 0.0
+    def __init__(self, cfg, sampler=None, buffer=None, info=None, device="cpu"):
+        self.cfg, self.sampler, self.buffer, self.info = cfg, sampler, buffer, info
+        self.epoch, self.iteration, self.total_iters = 0.0, 0, None
+
+    def bind(self, model) -> None:
+        """Called once with the model being trained (CLEL keeps an EMA copy of it)."""
 
     def after_step(self) -> None:
         """Called once the optimizer has stepped (HDGE enqueues the step's logits here)."""

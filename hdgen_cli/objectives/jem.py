@@ -24,10 +24,10 @@ from hdgen_cli.objectives.terms import contrastive_divergence, cross_entropy, en
 
 
 class JEMObjective(Objective):
-    def __init__(self, cfg, sampler=None, buffer=None, num_classes: int = 0, device="cpu"):
-        super().__init__(cfg, sampler, buffer, num_classes, device)
+    def __init__(self, cfg, sampler=None, buffer=None, info=None, device="cpu"):
+        super().__init__(cfg, sampler, buffer, info, device)
         h = cfg.hdge
-        self.queue = (LogitQueue(h.queue_size, num_classes, device)
+        self.queue = (LogitQueue(h.queue_size, info.num_classes, device)
                       if cfg.hdge_weight > 0 and h.negatives == "queue" else None)
         self.pending: torch.Tensor | None = None
 

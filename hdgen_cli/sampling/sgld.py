@@ -67,21 +67,34 @@ def model_mode(model: nn.Module, mode: str, freeze_bn_stats: bool = False):
 
 
 class SGLDSampler:
-    """K steps of SGLD from given starting points; `y` selects the conditional energy E(x, y)."""
+    """K steps of SGLD from given starting points; `y` selects the conditional energy E(x, y).
+
+    `transition` (CLEL's augmentation transition, [CLEL] App. B) is applied to the chains before
+    the steps and again every `self.steps` steps of a longer run, so a training call of K steps
+    gets exactly one and a 600-step generation run gets one every K. `energy_fn` replaces the
+    model's energy (latent-conditional sampling).
+    """
 
     def __init__(self, steps: int, step_size: float, noise: float, grad_clamp: float | None = None,
                  bounds: tuple[float, float] | None = None, mode: str = "eval", noise_after_clamp: bool = False,
-                 freeze_bn_stats: bool = False):
+                 freeze_bn_stats: bool = False, transition=None):
         self.steps, self.step_size, self.noise = steps, step_size, noise
         self.grad_clamp, self.bounds, self.mode = grad_clamp, bounds, mode
         self.noise_after_clamp, self.freeze_bn_stats = noise_after_clamp, freeze_bn_stats
+        self.transition = transition
 
-    def run(self, model, x: torch.Tensor, y: torch.Tensor | None = None, steps: int | None = None) -> torch.Tensor:
-        def energy_fn(inp):
-            return model.energy(inp, y)
+    def run(self, model, x: torch.Tensor, y: torch.Tensor | None = None, steps: int | None = None,
+            energy_fn: EnergyFn | None = None) -> torch.Tensor:
+        if energy_fn is None:
+            def energy_fn(inp):
+                return model.energy(inp, y)
 
+        x = x.detach()
         with model_mode(model, self.mode, self.freeze_bn_stats):
-            for _ in range(self.steps if steps is None else steps):
+            for k in range(self.steps if steps is None else steps):
+                if self.transition is not None and k % self.steps == 0:
+                    with torch.no_grad():
+                        x = self.transition(x)
                 x = sgld_step(x, energy_grad(energy_fn, x), self.step_size, self.noise, self.grad_clamp, self.bounds,
                               self.noise_after_clamp)
         return x.detach()

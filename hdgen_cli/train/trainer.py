@@ -32,8 +32,8 @@ class TrainResult:
     best_checkpoint: str | None
     iterations: int
     epochs: float
-    test_accuracy: float
-    test_nll: float
+    test_accuracy: float | None  # None for unsupervised models
+    test_nll: float | None
     valid_accuracy: float | None
     samples_png: str | None
     seconds: float
@@ -64,10 +64,10 @@ def train(config: RunConfig, run_dir: str | Path, resume: str | Path | None = No
         transform = BatchTransform.from_config(sc, cfg.data, train_set.default_flip)
         return BatchStream(train_set, sc.batch_size, transform, seed=tc.seed + seed_offset)
 
-    streams = {"ce": stream(cfg.data.ce, 0)}
+    streams = {"ce": stream(cfg.data.ce, 0)} if cfg.uses_ce_stream else {}
     if cfg.uses_px_stream:
         streams["px"] = stream(cfg.data.px, 1)
-    epoch_stream = streams.get(cfg.data.epoch_by, streams["ce"])
+    epoch_stream = streams.get(cfg.data.epoch_by) or next(iter(streams.values()))
     iters_per_epoch = len(epoch_stream)
     total_iters = tc.max_iters or tc.epochs * iters_per_epoch
 
@@ -75,7 +75,9 @@ def train(config: RunConfig, run_dir: str | Path, resume: str | Path | None = No
     model = build_model(cfg, info).to(device)
     sampler = build_sampler(cfg, info) if cfg.needs_samples else None
     buffer = build_buffer(cfg, info, device, train_set=train_set, cache_dir=run_dir) if sampler else None
-    objective = build_objective(cfg.objective, sampler, buffer, info.num_classes, device)
+    objective = build_objective(cfg.objective, sampler, buffer, info, device)
+    objective.bind(model)
+    classifies = model.has_classifier  # unsupervised heads (CLEL) get no accuracy
     optimizer = build_optimizer(cfg.optim, model.parameters())
 
     # ------------------------------------------------------------------ 3. resume
@@ -109,9 +111,9 @@ def train(config: RunConfig, run_dir: str | Path, resume: str | Path | None = No
             lr = lr_at(cfg.optim, it, epoch, total_iters)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            objective.epoch = (it - 1) / iters_per_epoch
+            objective.epoch, objective.iteration, objective.total_iters = (it - 1) / iters_per_epoch, it, total_iters
 
-            x_lab, y_lab = streams["ce"].next()
+            x_lab, y_lab = streams["ce"].next() if "ce" in streams else (None, None)
             x_data = streams["px"].next()[0] if "px" in streams else None
             read_loss = it % tc.log_every == 0 or it == total_iters  # .item() syncs with the device
             out, loss_value = train_step(model, objective, optimizer, x_lab, y_lab, x_data,
@@ -125,7 +127,7 @@ def train(config: RunConfig, run_dir: str | Path, resume: str | Path | None = No
 
             if it % iters_per_epoch == 0 or it == total_iters:
                 done_epochs = math.ceil(it / iters_per_epoch)
-                evaluating = splits.valid is not None and (done_epochs % tc.eval_every == 0 or it == total_iters)
+                evaluating = classifies and splits.valid is not None and (done_epochs % tc.eval_every == 0 or it == total_iters)
                 if evaluating or done_epochs % tc.ckpt_every == 0 or it == total_iters:
                     calibrated = model.calibrate(train_set, cfg.data.pixel_range)  # GMMC's gamma-hat
                     if calibrated:
@@ -145,9 +147,11 @@ def train(config: RunConfig, run_dir: str | Path, resume: str | Path | None = No
         # -------------------------------------------------------------- 5. finish
         # The loop's last iteration already wrote it; only a resume with nothing left to do has not.
         last = run_dir / LAST if start_iter < total_iters else checkpoint(run_dir / LAST, total_iters)
-        test = classify_metrics(model, splits.test, cfg.data.pixel_range, sigma=cfg.data.eval_sigma)
-        monitor.event(f"test accuracy {test['accuracy']:.4f}  nll {test['nll']:.4f}",
-                      {"test_accuracy": test["accuracy"], "test_nll": test["nll"]})
+        test = {"accuracy": None, "nll": None}
+        if classifies:
+            test = classify_metrics(model, splits.test, cfg.data.pixel_range, sigma=cfg.data.eval_sigma)
+            monitor.event(f"test accuracy {test['accuracy']:.4f}  nll {test['nll']:.4f}",
+                          {"test_accuracy": test["accuracy"], "test_nll": test["nll"]})
         samples_png = None
         if buffer is not None:
             samples_png = str(write_final_samples(model, sampler, buffer, cfg, info, run_dir))
