@@ -165,6 +165,10 @@ def test_clel_trains_samples_from_the_ema_and_conditions_on_images(tmp_path, cap
         images = load_file(result["tensors"])["images"]
         assert images.shape == (3, 1, 8, 8) and torch.isfinite(images).all()
         assert len(result.get("like", [])) == args.count("--like")
+    # resuming restores the encoder, its optimizer and both EMA copies
+    assert run(["train", "--resume", str(out), "--out", str(tmp_path / "more"), "--quiet", "--json",
+                "train.max_iters=6"]) == 0
+    assert json.loads(capsys.readouterr().out)["iterations"] == 6
     assert run(["evaluate", "--ckpt", str(out)]) == 2
     assert "no classifier" in capsys.readouterr().err
     assert run(["sample", "--ckpt", str(out), "--like", str(tmp_path / "missing.png"), "--n", "1"]) == 1
