@@ -136,28 +136,57 @@ def sample(path: str | Path, n: int = 64, steps: int | None = None, y: int | Non
     return from_model_range(images, info.pixel_range), labels, details
 
 
+def _classifier_and_split(path, split: str, device: str, data_overrides: list[str] | None, what: str):
+    """(loaded model, its config with `data_overrides`, the ImageSet of `split`) for a command that
+    needs p(y|x); one-line errors for an unsupervised model, an unknown split or a shape mismatch."""
+    loaded = load_model(path, device)
+    if not loaded.model.has_classifier:
+        raise UsageError(f"{loaded.checkpoint.path} is an unsupervised model ({loaded.config.name}) with no classifier; "
+                         f"there is no {what} (use hdgen sample)")
+    cfg = override_config(loaded.config, data_overrides or [])
+    if split not in ("test", "valid"):
+        raise UsageError(f"unknown split '{split}'; use test or valid")
+    splits = make_splits(cfg.data)
+    data = {"test": splits.test, "valid": splits.valid}[split]
+    if data is None:
+        raise UsageError("this run held out no validation split (data.n_valid=0); use --split test")
+    if (data.channels, data.image_size) != (loaded.info.channels, loaded.info.image_size):
+        raise UsageError(f"{cfg.data.name} images are {data.channels}x{data.image_size}x{data.image_size} but the model "
+                         f"expects {loaded.info.channels}x{loaded.info.image_size}x{loaded.info.image_size}; set data.image_size")
+    return loaded, cfg, data
+
+
+def _protocol(loaded: LoadedModel, cfg: RunConfig, split: str, sigma: float) -> dict:
+    """What every evaluation result states about where its number came from."""
+    out = {"dataset": cfg.data.name, "split": split, "sigma": sigma, "protocol": "clean" if sigma == 0 else "noisy",
+           "checkpoint": str(loaded.checkpoint.path), "method": cfg.name, "position": loaded.checkpoint.position}
+    if hasattr(loaded.model, "gamma"):  # GMMC: the gamma-hat every probability used
+        out["gamma"] = float(loaded.model.gamma)
+    return out
+
+
 def evaluate(path: str | Path, split: str = "test", sigma: float | None = None, device: str = "auto",
              data_overrides: list[str] | None = None) -> dict:
     """Top-1 accuracy and NLL of a checkpoint on its dataset's test (or validation) split (and
     GMMC's gamma-hat, estimated on the training split after training)."""
-    loaded = load_model(path, device)
-    if not loaded.model.has_classifier:
-        raise UsageError(f"{loaded.checkpoint.path} is an unsupervised model ({loaded.config.name}) with no classifier; "
-                         "there is no accuracy to evaluate (use hdgen sample)")
-    cfg = override_config(loaded.config, data_overrides or [])
-    splits = make_splits(cfg.data)
-    data = {"test": splits.test, "valid": splits.valid}.get(split)
-    if split not in ("test", "valid"):
-        raise UsageError(f"unknown split '{split}'; use test or valid")
-    if data is None:
-        raise UsageError(f"this run held out no validation split (data.n_valid=0); use --split test")
-    if (data.channels, data.image_size) != (loaded.info.channels, loaded.info.image_size):
-        raise UsageError(f"{cfg.data.name} images are {data.channels}x{data.image_size}x{data.image_size} but the model "
-                         f"expects {loaded.info.channels}x{loaded.info.image_size}x{loaded.info.image_size}; set data.image_size")
+    loaded, cfg, data = _classifier_and_split(path, split, device, data_overrides, "accuracy to evaluate")
     sigma = cfg.data.eval_sigma if sigma is None else sigma
     metrics = classify_metrics(loaded.model, data, cfg.data.pixel_range, sigma=sigma)
-    if hasattr(loaded.model, "gamma"):  # GMMC: the gamma-hat every probability above used
-        metrics["gamma"] = float(loaded.model.gamma)
-    return {**metrics, "dataset": cfg.data.name, "split": split, "sigma": sigma,
-            "protocol": "clean" if sigma == 0 else "noisy", "checkpoint": str(loaded.checkpoint.path),
-            "method": cfg.name, "position": loaded.checkpoint.position}
+    return {**metrics, **_protocol(loaded, cfg, split, sigma)}
+
+
+def calibrate(path: str | Path, bins: int = 20, split: str = "test", sigma: float | None = None,
+              device: str = "auto", data_overrides: list[str] | None = None, plot: str | Path | None = None) -> dict:
+    """ECE with `bins` equal-width confidence bins, the bin table, and a reliability diagram PNG
+    (default: calibration-<split>.png next to the checkpoint) (SPEC §3.2)."""
+    from hdgen_cli.evaluation.calibration import calibration
+    from hdgen_cli.evaluation.plots import reliability_diagram
+
+    if bins < 1:
+        raise UsageError(f"--bins {bins} must be at least 1")
+    loaded, cfg, data = _classifier_and_split(path, split, device, data_overrides, "p(y|x) to calibrate")
+    sigma = cfg.data.eval_sigma if sigma is None else sigma
+    result = calibration(loaded.model, data, cfg.data.pixel_range, bins, sigma)
+    png = Path(plot) if plot else loaded.checkpoint.path.parent / f"calibration-{split}.png"
+    result["png"] = str(reliability_diagram(result["table"], result["ece"], png))
+    return {**result, **_protocol(loaded, cfg, split, sigma)}

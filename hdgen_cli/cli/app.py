@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from hdgen_cli.cli import evaluate_cmd, presets_cmd, sample_cmd, train_cmd
+from hdgen_cli.cli import calibrate_cmd, evaluate_cmd, presets_cmd, sample_cmd, train_cmd
 from hdgen_cli.errors import HdgenError
 
 app = typer.Typer(
@@ -25,6 +25,7 @@ app = typer.Typer(
 app.command("train")(train_cmd.train)
 app.command("sample")(sample_cmd.sample)
 app.command("evaluate")(evaluate_cmd.evaluate)
+app.command("calibrate")(calibrate_cmd.calibrate)
 app.add_typer(presets_cmd.app, name="presets")
 
 

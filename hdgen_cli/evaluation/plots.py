@@ -1,0 +1,45 @@
+"""PNG plots written next to evaluation results (matplotlib, headless Agg backend)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display needed; must precede the pyplot import
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def reliability_diagram(table: list[dict], ece: float, path: Path) -> Path:
+    """Accuracy per confidence bin against the diagonal, with the ECE in the title."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(4, 4))
+    width = table[0]["hi"] - table[0]["lo"]
+    rows = [r for r in table if r["count"]]
+    ax.bar([r["lo"] for r in rows], [r["accuracy"] for r in rows], width=width, align="edge",
+           edgecolor="black", label="accuracy")
+    ax.plot([0, 1], [0, 1], "k--", linewidth=1, label="perfect calibration")
+    ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="confidence", ylabel="accuracy", title=f"ECE {100 * ece:.2f} %")
+    ax.legend(loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def score_histogram(scores: dict[str, "list[float]"], title: str, path: Path) -> Path:
+    """Overlaid histograms of one OOD score on the in-distribution set and an OOD set."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    for name, values in scores.items():
+        ax.hist(values, bins=50, alpha=0.5, density=True, label=name)
+    ax.set(xlabel="score (higher = more in-distribution)", ylabel="density", title=title)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
