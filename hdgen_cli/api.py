@@ -52,20 +52,26 @@ def load_model(path: str | Path, device: str = "auto", ema: bool = True) -> Load
     return LoadedModel(model.to(resolve_device(device)).eval(), ckpt)
 
 
+def load_encoder(loaded: LoadedModel, device, what: str = "--like"):
+    """CLEL's EMA latent encoder h from a checkpoint, in eval mode."""
+    from hdgen_cli.models.encoder import build_encoder
+
+    weights = loaded.checkpoint.section("objective.ema_encoder")
+    if loaded.config.objective.name != "clel" or not weights:
+        raise UsageError(f"{what} needs a CLEL checkpoint (it uses the latent encoder)")
+    encoder = build_encoder(loaded.info.channels, loaded.config.objective.clel.encoder_width)
+    encoder.load_state_dict(weights)
+    return encoder.to(device).eval()
+
+
 def latent_conditions(loaded: LoadedModel, paths: list[str], device) -> torch.Tensor:
     """One unit latent per path for CLEL's conditional sampling: z = normalised sum over the path's
     images of h(t(x)), with the EMA encoder h and one strong augmentation t per image (SPEC §2.7)."""
     from hdgen_cli.data.folder import read_images
     from hdgen_cli.data.strong_aug import StrongAugment
-    from hdgen_cli.models.encoder import build_encoder
 
-    cfg, info = loaded.config, loaded.info
-    weights = loaded.checkpoint.section("objective.ema_encoder")
-    if cfg.objective.name != "clel" or not weights:
-        raise UsageError("--like needs a CLEL checkpoint (it conditions on the latent encoder)")
-    encoder = build_encoder(info.channels, cfg.objective.clel.encoder_width)
-    encoder.load_state_dict(weights)
-    encoder.to(device).eval()
+    info = loaded.info
+    encoder = load_encoder(loaded, device)
     augment, zs = StrongAugment(), []
     with torch.no_grad():
         for path in paths:
@@ -190,3 +196,64 @@ def calibrate(path: str | Path, bins: int = 20, split: str = "test", sigma: floa
     png = Path(plot) if plot else loaded.checkpoint.path.parent / f"calibration-{split}.png"
     result["png"] = str(reliability_diagram(result["table"], result["ece"], png))
     return {**result, **_protocol(loaded, cfg, split, sigma)}
+
+
+def ood(path: str | Path, scores: list[str] | None = None, sets: list[str] | None = None, n: int = 1000,
+        sigma: float | None = None, device: str = "auto", data_overrides: list[str] | None = None,
+        out_dir: str | Path | None = None, seed: int = 0, beta_ood: float = 0.1) -> dict:
+    """AUROC of each score for the in-distribution test set (positive) against each OOD set, with a
+    score histogram PNG per pair (SPEC §3.3). Up to `n` images per side, chosen with `seed`.
+    CLEL's log p(x) score is -s(x) = -(||f||^2/2 - beta_ood cos(g(f_hat), h(x))) with its EMA networks."""
+    from hdgen_cli.data import load_dataset
+    from hdgen_cli.evaluation.ood import GENERATED, SCORES, auroc, generated_set, match_images, score_batches
+    from hdgen_cli.evaluation.plots import score_histogram
+
+    loaded = load_model(path, device)
+    model, info = loaded.model, loaded.info
+    cfg = override_config(loaded.config, data_overrides or [])
+    scores = scores or [s for s in SCORES if s != "maxprob" or model.has_classifier]
+    for name in scores:
+        if name not in SCORES:
+            raise UsageError(f"unknown --score '{name}'; use one of {', '.join(SCORES)}")
+        if name == "maxprob" and not model.has_classifier:
+            raise UsageError(f"--score maxprob needs p(y|x); {cfg.name} has no classifier")
+    sets = sets or list(GENERATED)
+    sigma = cfg.data.eval_sigma if sigma is None else sigma
+    dev = next(model.parameters()).device
+    if cfg.objective.name == "clel":
+        encoder = load_encoder(loaded, dev, "the CLEL OOD score")
+
+        def log_density(x):
+            f = model.backbone.features(x)
+            cos = (model.direction(f) * F.normalize(encoder(x), dim=1)).sum(1)
+            return -(0.5 * f.pow(2).sum(1) - beta_ood * cos)
+    else:
+        def log_density(x):
+            return -model.energy(x)
+
+    gen = torch.Generator().manual_seed(seed)
+    test = make_splits(cfg.data).test
+    if (test.channels, test.image_size) != (info.channels, info.image_size):
+        raise UsageError(f"{cfg.data.name} images are not the model's {info.channels}x{info.image_size}x{info.image_size}")
+    inside = test.images[torch.randperm(len(test), generator=gen)[:n]]
+    candidates = {}
+    for name in sets:
+        if name in GENERATED:
+            candidates[name] = generated_set(name, inside, len(inside), gen)
+        else:
+            other = load_dataset(override_config(cfg, [f"data.name={name}", "data.image_size=none"]).data, "test")
+            candidates[name] = match_images(other, info.channels, info.image_size)
+            candidates[name] = candidates[name][torch.randperm(len(candidates[name]), generator=gen)[:n]]
+    out_dir = Path(out_dir) if out_dir else loaded.checkpoint.path.parent
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results = []
+    for score in scores:
+        pos = score_batches(score, model, log_density, inside, info.pixel_range, sigma)
+        for name, images in candidates.items():
+            neg = score_batches(score, model, log_density, images, info.pixel_range, sigma)
+            png = score_histogram({cfg.data.name: pos.tolist(), name: neg.tolist()}, f"{score}: {cfg.data.name} vs {name}",
+                                  out_dir / f"ood-{score}-{name}.png")
+            results.append({"score": score, "ood": name, "auroc": auroc(pos, neg), "n_in": len(pos), "n_ood": len(neg),
+                            "png": str(png)})
+    return {"results": results, "direction": "higher score = in-distribution; in-distribution is the positive class",
+            **({"beta_ood": beta_ood} if cfg.objective.name == "clel" else {}), **_protocol(loaded, cfg, "test", sigma)}

@@ -169,6 +169,12 @@ def test_clel_trains_samples_from_the_ema_and_conditions_on_images(tmp_path, cap
     assert run(["train", "--resume", str(out), "--out", str(tmp_path / "more"), "--quiet", "--json",
                 "train.max_iters=6"]) == 0
     assert json.loads(capsys.readouterr().out)["iterations"] == 6
+    # OOD: s(x) with the EMA encoder as log p(x); there is no p(y|x) to take a max of
+    assert run(["ood", "--ckpt", str(out), "--n", "10", "--json"]) == 0
+    ood = json.loads(capsys.readouterr().out)
+    assert {r["score"] for r in ood["results"]} == {"logpx", "grad-norm"} and ood["beta_ood"] == 0.1
+    assert run(["ood", "--ckpt", str(out), "--n", "10", "--score", "maxprob"]) == 2
+    assert "no classifier" in capsys.readouterr().err
     assert run(["evaluate", "--ckpt", str(out)]) == 2
     assert "no classifier" in capsys.readouterr().err
     assert run(["sample", "--ckpt", str(out), "--like", str(tmp_path / "missing.png"), "--n", "1"]) == 1
