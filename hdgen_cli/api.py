@@ -257,3 +257,71 @@ def ood(path: str | Path, scores: list[str] | None = None, sets: list[str] | Non
                             "png": str(png)})
     return {"results": results, "direction": "higher score = in-distribution; in-distribution is the positive class",
             **({"beta_ood": beta_ood} if cfg.objective.name == "clel" else {}), **_protocol(loaded, cfg, "test", sigma)}
+
+
+def parse_eps(text: str) -> float:
+    """'8/255', '0.5' -> float (attack budgets on the [0, 1] scale)."""
+    try:
+        num, _, den = text.partition("/")
+        value = float(num) / (float(den) if den else 1.0)
+    except ValueError:
+        raise UsageError(f"--eps '{text}' is not a number or a fraction like 8/255") from None
+    if not value >= 0:
+        raise UsageError(f"--eps {text} must be >= 0")
+    return value
+
+
+def attack(path: str | Path, kind: str = "pgd-linf", eps: list[float] | None = None, steps: int | None = None,
+           step_size: float | None = None, random_start: bool = True, n: int = 500, targeted: bool = False,
+           defense: str | None = None, eot: int = 15, votes: int = 150, seed: int = 0, device: str = "auto",
+           data_overrides: list[str] | None = None, plot: str | Path | None = None) -> dict:
+    """Robust accuracy under PGD (L-inf / L2) per eps with a curve PNG, or C&W L2 success and mean
+    perturbation norm, on `n` seeded test images in eval mode (SPEC §3.5). `defense="sgld:steps=L"`
+    purifies with L steps of the method's sampler, attacked with BPDA and `eot` gradient samples,
+    predicted by a vote of `votes` purifications."""
+    from hdgen_cli.evaluation.attack import Classifier, carlini_wagner_l2, pgd
+
+    if kind not in ("pgd-linf", "pgd-l2", "cw-l2"):
+        raise UsageError(f"unknown --attack '{kind}'; use pgd-linf, pgd-l2 or cw-l2")
+    loaded, cfg, data = _classifier_and_split(path, "test", device, data_overrides, "classifier to attack")
+    model, dev = loaded.model, next(loaded.model.parameters()).device
+    purify, defense_info = None, {"defense": "none"}
+    if defense and defense != "none":
+        name, _, arg = defense.partition(":")
+        key, _, value = arg.partition("=")
+        if name != "sgld" or key != "steps" or not value.isdigit():
+            raise UsageError(f"unknown --defense '{defense}'; use none or sgld:steps=L")
+        sampler = build_sampler(cfg if cfg.sampler.name != "none" else
+                                cfg.model_copy(update={"sampler": _default_sampler(cfg)}), loaded.info)
+        purify = lambda x: sampler.run(model, x, steps=int(value))  # noqa: E731
+        defense_info = {"defense": defense, "attack_mode": "bpda+eot", "eot": eot, "votes": votes}
+    clf = Classifier(model, loaded.info.pixel_range, purify, eot, votes)
+    gen = torch.Generator().manual_seed(seed)
+    idx = torch.randperm(len(data), generator=gen)[:n]
+    u, y = data.images[idx].to(dev).float() / 255.0, data.labels[idx].to(dev)
+    torch.manual_seed(seed)
+    clean = float((clf.predict(u) == y).float().mean())
+    result = {"attack": kind, "n": len(y), "clean_accuracy": clean, "seed": seed, **defense_info}
+    if kind == "cw-l2":
+        target = None
+        if targeted:  # a random label other than y, seeded
+            shift = torch.randint(1, loaded.info.num_classes, (len(y),), generator=gen).to(dev)
+            target = (y + shift) % loaded.info.num_classes
+        adv, ok = carlini_wagner_l2(clf, u, y, target, steps=steps or (1000 if targeted else 100))
+        norms = (adv - u).flatten(1).norm(dim=1)[ok]
+        result.update(targeted=targeted, steps=steps or (1000 if targeted else 100), success_rate=float(ok.float().mean()),
+                      mean_l2=float(norms.mean()) if len(norms) else None)
+    else:
+        norm = "linf" if kind == "pgd-linf" else "l2"
+        eps = eps or ([8 / 255] if norm == "linf" else [0.5])
+        steps = steps or (40 if norm == "linf" else 50)
+        rows = []
+        for e in eps:
+            adv = pgd(clf, u, y, e, norm, steps, step_size, random_start)
+            rows.append({"eps": e, "robust_accuracy": float((clf.predict(adv) == y).float().mean())})
+        png = Path(plot) if plot else loaded.checkpoint.path.parent / f"attack-{kind}.png"
+        from hdgen_cli.evaluation.plots import robustness_curve
+
+        result.update(norm=norm, steps=steps, step_size=step_size or "2.5*eps/steps", random_start=random_start,
+                      results=rows, png=str(robustness_curve(rows, clean, kind, png)))
+    return {**result, **_protocol(loaded, cfg, "test", 0.0)}

@@ -43,3 +43,15 @@ def score_histogram(scores: dict[str, "list[float]"], title: str, path: Path) ->
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+def robustness_curve(rows: list[dict], clean: float, title: str, path: Path) -> Path:
+    """Robust accuracy against the attack budget eps (eps 0 is the clean accuracy)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(4.5, 3.5))
+    ax.plot([0] + [r["eps"] for r in rows], [clean] + [r["robust_accuracy"] for r in rows], "o-")
+    ax.set(xlabel="eps ([0, 1] scale)", ylabel="robust accuracy", ylim=(0, 1), title=title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
