@@ -325,3 +325,57 @@ def attack(path: str | Path, kind: str = "pgd-linf", eps: list[float] | None = N
         result.update(norm=norm, steps=steps, step_size=step_size or "2.5*eps/steps", random_start=random_start,
                       results=rows, png=str(robustness_curve(rows, clean, kind, png)))
     return {**result, **_protocol(loaded, cfg, "test", 0.0)}
+
+
+def generation_metrics(path: str | Path, n: int = 1000, steps: int | None = None, init: str = "noise",
+                       protocol: str = "fresh", features: str | Path | None = None,
+                       inception_weights: str | Path | None = None, device: str = "auto",
+                       data_overrides: list[str] | None = None, seed: int = 0, splits: int = 10) -> dict:
+    """FID against the training split and IS of `n` fresh samples (`steps` sampler steps from `init`),
+    or of the whole saved replay buffer with `protocol="buffer"` (SPEC §3.4), on the FID Inception's
+    pool features or, with `features=CKPT`, on a classifier checkpoint's features and p(y|x).
+    Also writes sample grids sorted by log p(x) and (for classifiers) by max p(y|x)."""
+    from hdgen_cli.evaluation.generation import (ClassifierFeatures, InceptionFeatures, embed, frechet_distance,
+                                                 gaussian_stats, inception_score, load_inception)
+    from hdgen_cli.train.outputs import write_grid
+
+    if protocol not in ("fresh", "buffer"):
+        raise UsageError(f"unknown --protocol '{protocol}'; use fresh or buffer")
+    loaded = load_model(path, device)
+    cfg, info, dev = override_config(loaded.config, data_overrides or []), loaded.info, next(loaded.model.parameters()).device
+    if protocol == "buffer":
+        if "buffer.images" not in loaded.checkpoint.tensors:
+            raise UsageError(f"{loaded.checkpoint.path} has no replay buffer; use --protocol fresh")
+        samples = from_model_range(loaded.checkpoint.tensors["buffer.images"], info.pixel_range)
+        details = {"protocol": "buffer", "n": len(samples)}
+    else:
+        samples, _, d = sample(path, n=n, steps=steps, init=init, device=device, seed=seed)
+        details = {"protocol": "fresh", "n": n, "steps": d["steps"], "init": init}
+    samples_u8 = (samples.clamp(0, 1) * 255).round().to(torch.uint8)
+    if features is not None:
+        judge = load_model(features, device)
+        if not judge.model.has_classifier or judge.info.shape != info.shape:
+            raise UsageError(f"--features {features} must be a classifier checkpoint for {'x'.join(map(str, info.shape))} images")
+        extractor = ClassifierFeatures(judge.model, judge.info.pixel_range, f"classifier:{judge.checkpoint.path}")
+    else:
+        extractor = InceptionFeatures(load_inception(inception_weights, dev))
+    reference = make_splits(cfg.data).train
+    f_ref, _ = embed(extractor, reference.images, dev)
+    f_gen, p_gen = embed(extractor, samples_u8, dev)
+    fid = frechet_distance(*gaussian_stats(f_gen), *gaussian_stats(f_ref))
+    is_mean, is_std = inception_score(p_gen, min(splits, len(p_gen)))
+    # grids: the first 64 samples ordered by the model's own log p(x) and confidence, best first
+    x = samples[:64].to(dev)
+    x = x * 2 - 1 if info.pixel_range == "symmetric" else x
+    grids = {}
+    with torch.no_grad():
+        orders = {"logpx": -loaded.model.energy(x)}
+        if loaded.model.has_classifier:
+            orders["maxprob"] = loaded.model.scores(x).softmax(1).max(1).values
+    for key, value in orders.items():
+        png = loaded.checkpoint.path.parent / f"samples-by-{key}.png"
+        grids[key] = str(write_grid(samples[:64][value.argsort(descending=True).cpu()], "unit", png))
+    return {"fid": fid, "inception_score": is_mean, "inception_score_std": is_std, "splits": min(splits, len(p_gen)),
+            "features": extractor.name, "reference": f"{cfg.data.name} train ({len(reference)} images)",
+            "classifier": loaded.model.has_classifier, "grids": grids, **details,
+            "checkpoint": str(loaded.checkpoint.path), "method": cfg.name}

@@ -1,4 +1,4 @@
-"""`hdgen evaluate`: test accuracy and NLL of a checkpoint."""
+"""`hdgen evaluate`: test accuracy and NLL of a checkpoint, and with --fid its generation metrics."""
 
 from __future__ import annotations
 
@@ -14,20 +14,43 @@ def evaluate(
     ckpt: Path = typer.Option(..., "--ckpt", "-c", help="checkpoint file or run directory"),
     split: str = typer.Option("test", "--split", help="test or valid"),
     sigma: Optional[float] = typer.Option(None, "--sigma", min=0.0, help="noise on inputs (default: the run's data.eval_sigma)"),
+    fid: bool = typer.Option(False, "--fid", help="also FID (against the training split) and Inception Score of samples"),
+    n_samples: int = typer.Option(1000, "--n-samples", min=2, help="--fid: fresh samples to draw"),
+    steps: Optional[int] = typer.Option(None, "--steps", min=0, help="--fid: sampler steps (default: the training sampler's)"),
+    init: str = typer.Option("noise", "--init", help="--fid: noise (p0) or buffer starts for the fresh chains"),
+    protocol: str = typer.Option("fresh", "--protocol", help="--fid: fresh samples, or buffer (the saved replay buffer, unfiltered)"),
+    features: Optional[Path] = typer.Option(None, "--features", help="--fid: a classifier checkpoint whose features replace Inception (offline)"),
+    inception_weights: Optional[Path] = typer.Option(None, "--inception-weights", help="--fid: the pt_inception-2015-12-05 weights file"),
     data_dir: Optional[str] = typer.Option(None, "--data-dir", help="where the dataset lives"),
     download: bool = typer.Option(False, "--download", help="download the dataset if missing"),
+    seed: int = typer.Option(0, "--seed", help="--fid: sampling seed"),
     device: str = typer.Option("auto", "--device"),
     json_out: bool = typer.Option(False, "--json", help="print one JSON object"),
 ) -> None:
-    """Classification metrics of a checkpoint on its dataset (no preset needed)."""
+    """Classification metrics of a checkpoint on its dataset (no preset needed); --fid adds FID and IS."""
     from hdgen_cli import api
 
-    result = api.evaluate(ckpt, split=split, sigma=sigma, device=device,
-                          data_overrides=data_overrides(data_dir, download))
+    overrides = data_overrides(data_dir, download)
+    generation = None
+    if fid:
+        generation = api.generation_metrics(ckpt, n_samples, steps, init, protocol, features, inception_weights, device,
+                                            overrides, seed)
+    result = api.evaluate(ckpt, split=split, sigma=sigma, device=device, data_overrides=overrides) \
+        if generation is None or generation["classifier"] else {"checkpoint": generation["checkpoint"]}
+    if generation is not None:
+        result["generation"] = generation
     if json_out:
         emit_json(result)
-    else:
+        return
+    lines = []
+    if "accuracy" in result:
         gamma = [("gamma", result["gamma"])] if "gamma" in result else []
-        emit_lines([("accuracy", result["accuracy"]), ("nll", result["nll"]), *gamma, ("images", result["n"]),
-                    ("dataset", f"{result['dataset']} ({result['split']})"),
-                    ("protocol", f"{result['protocol']} (sigma {result['sigma']})"), ("checkpoint", result["checkpoint"])])
+        lines += [("accuracy", result["accuracy"]), ("nll", result["nll"]), *gamma, ("images", result["n"]),
+                  ("dataset", f"{result['dataset']} ({result['split']})"),
+                  ("protocol", f"{result['protocol']} (sigma {result['sigma']})")]
+    if generation is not None:
+        g = generation
+        drawn = f"{g['n']} {g['protocol']}" + (f", {g['steps']} steps from {g['init']}" if g["protocol"] == "fresh" else "")
+        lines += [("fid", g["fid"]), ("inception score", f"{g['inception_score']:.3f} +- {g['inception_score_std']:.3f}"),
+                  ("samples", drawn), ("features", g["features"]), ("reference", g["reference"])]
+    emit_lines(lines + [("checkpoint", result["checkpoint"])])
