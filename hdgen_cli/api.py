@@ -335,8 +335,7 @@ def generation_metrics(path: str | Path, n: int = 1000, steps: int | None = None
     or of the whole saved replay buffer with `protocol="buffer"` (SPEC §3.4), on the FID Inception's
     pool features or, with `features=CKPT`, on a classifier checkpoint's features and p(y|x).
     Also writes sample grids sorted by log p(x) and (for classifiers) by max p(y|x)."""
-    from hdgen_cli.evaluation.generation import (ClassifierFeatures, InceptionFeatures, embed, frechet_distance,
-                                                 gaussian_stats, inception_score, load_inception)
+    from hdgen_cli.evaluation.generation import build_extractor, embed, frechet_distance, gaussian_stats, inception_score
     from hdgen_cli.train.outputs import write_grid
 
     if protocol not in ("fresh", "buffer"):
@@ -352,13 +351,7 @@ def generation_metrics(path: str | Path, n: int = 1000, steps: int | None = None
         samples, _, d = sample(path, n=n, steps=steps, init=init, device=device, seed=seed)
         details = {"protocol": "fresh", "n": n, "steps": d["steps"], "init": init}
     samples_u8 = (samples.clamp(0, 1) * 255).round().to(torch.uint8)
-    if features is not None:
-        judge = load_model(features, device)
-        if not judge.model.has_classifier or judge.info.shape != info.shape:
-            raise UsageError(f"--features {features} must be a classifier checkpoint for {'x'.join(map(str, info.shape))} images")
-        extractor = ClassifierFeatures(judge.model, judge.info.pixel_range, f"classifier:{judge.checkpoint.path}")
-    else:
-        extractor = InceptionFeatures(load_inception(inception_weights, dev))
+    extractor = build_extractor(features, inception_weights, info.shape, dev)
     reference = make_splits(cfg.data).train
     f_ref, _ = embed(extractor, reference.images, dev)
     f_gen, p_gen = embed(extractor, samples_u8, dev)

@@ -74,3 +74,18 @@ def test_evaluate_fid_with_classifier_features(tmp_path, capsys):
     assert run(["evaluate", "--ckpt", str(jem), "--fid", "--inception-weights", str(tmp_path / "none.pth")]) == 1
     err = capsys.readouterr().err.strip()
     assert INCEPTION_FILE in err and len(err.splitlines()) == 1
+
+
+def test_live_fid_is_logged_during_training(tmp_path):
+    from hdgen_cli.cli.app import run
+    from tests.conftest import TINY
+
+    judge = tmp_path / "judge"
+    assert run(["train", "-p", "quickstart", "--out", str(judge), "--quiet", *TINY, "sampler.name=none",
+                "objective.px_weight=0"]) == 0
+    out = tmp_path / "jem"
+    assert run(["train", "-p", "quickstart", "--out", str(out), "--quiet", *TINY, "train.max_iters=40", "train.fid_every=1",
+                "train.fid_samples=100", f"train.fid_features={judge}"]) == 0
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    fids = [r["fid"] for r in rows if "fid" in r]
+    assert len(fids) == 2 and all(f > 0 for f in fids)  # 40 iterations = 2 digits epochs

@@ -176,6 +176,11 @@ class TrainConfig(Section):
     divergence_threshold: float = Field(1e8, gt=0, description="|loss| above this counts as divergence")
     device: str = "auto"
     seed: int = 1
+    fid_every: int = Field(0, ge=0, description="epochs between live FIDs of buffer images (0: off)")
+    fid_samples: int = Field(1000, ge=2, description="buffer images per live FID")
+    fid_features: str | None = Field(None, description="classifier checkpoint whose features the live FID uses "
+                                                       "(None: the FID Inception)")
+    fid_inception_weights: str | None = Field(None, description="pt_inception-2015-12-05 weights file for the live FID")
 
 
 class OutputConfig(Section):

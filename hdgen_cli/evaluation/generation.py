@@ -130,3 +130,32 @@ def embed(extractor, images_u8: torch.Tensor, device, batch_size: int = 100):
         feats.append(f.double().cpu())
         probs.append(p.double().cpu())
     return torch.cat(feats), torch.cat(probs)
+
+
+def build_extractor(features: str | Path | None, inception_weights: str | Path | None, shape: tuple, device):
+    """A classifier checkpoint's (phi, p(y|x)) when `features` is given, else the FID Inception."""
+    if features is None:
+        return InceptionFeatures(load_inception(inception_weights, device))
+    from hdgen_cli.api import load_model
+    from hdgen_cli.errors import UsageError
+
+    judge = load_model(features, str(device))
+    if not judge.model.has_classifier or judge.info.shape != tuple(shape):
+        raise UsageError(f"features checkpoint {features} must be a classifier for {'x'.join(map(str, shape))} images")
+    return ClassifierFeatures(judge.model, judge.info.pixel_range, f"classifier:{judge.checkpoint.path}")
+
+
+class LiveFID:
+    """FID of replay-buffer images against the training set during training (the reference statistics
+    are computed once). Buffer chains are not fresh samples: this tracks progress, it is not a protocol."""
+
+    def __init__(self, extractor, train_images_u8: torch.Tensor, n: int, device):
+        self.extractor, self.n, self.device = extractor, n, device
+        self.reference = gaussian_stats(embed(extractor, train_images_u8, device)[0])
+
+    def __call__(self, buffer_images: torch.Tensor, pixel_range: str) -> float:
+        idx = torch.randperm(len(buffer_images), device=buffer_images.device)[:self.n]
+        x = buffer_images[idx].float()
+        u = (x + 1) / 2 if pixel_range == "symmetric" else x
+        feats, _ = embed(self.extractor, (u.clamp(0, 1) * 255).round().to(torch.uint8), self.device)
+        return frechet_distance(*gaussian_stats(feats), *self.reference)

@@ -80,6 +80,13 @@ def train(config: RunConfig, run_dir: str | Path, resume: str | Path | None = No
     classifies = model.has_classifier  # unsupervised heads (CLEL) get no accuracy
     optimizer = build_optimizer(cfg.optim, model.parameters())
 
+    live_fid = None
+    if tc.fid_every and buffer is not None:
+        from hdgen_cli.evaluation.generation import LiveFID, build_extractor
+
+        extractor = build_extractor(tc.fid_features, tc.fid_inception_weights, info.shape, device)
+        live_fid = LiveFID(extractor, train_set.images, tc.fid_samples, device)
+
     # ------------------------------------------------------------------ 3. resume
     start_iter, best_valid = 0, None
     if resume is not None:
@@ -133,6 +140,9 @@ def train(config: RunConfig, run_dir: str | Path, resume: str | Path | None = No
                     if calibrated:
                         monitor.event(f"epoch {done_epochs}: " + "  ".join(f"{k} {v:.4g}" for k, v in calibrated.items()),
                                       {"iter": it, **calibrated})
+                if live_fid is not None and done_epochs % tc.fid_every == 0:
+                    fid = live_fid(buffer.images, cfg.data.pixel_range)
+                    monitor.event(f"epoch {done_epochs}: buffer FID {fid:.2f}", {"iter": it, "fid": fid})
                 if evaluating:
                     valid = classify_metrics(model, splits.valid, cfg.data.pixel_range, sigma=cfg.data.eval_sigma)
                     improved = best_valid is None or valid["accuracy"] > best_valid
