@@ -24,6 +24,7 @@ from hdgen_cli.objectives import JEMObjective
 from hdgen_cli.optim import build_optimizer
 from hdgen_cli.parts import DataInfo, build_buffer, build_model, build_sampler
 from hdgen_cli.train import train_step
+from hdgen_cli.train.fastpath import autocast, prepare_model
 
 # (label, preset, overrides, ideal passes)
 METHODS = [
@@ -44,7 +45,7 @@ def time_method(preset, overrides, args, data, device) -> float:
              "sampler.buffer.init=uniform"]  # same p0 everywhere: the init is not what is timed
     cfg = load_config(preset, shape + overrides)
     info = DataInfo(3, 32, 10, "symmetric")
-    model = build_model(cfg, info).to(device).train()
+    model = prepare_model(build_model(cfg, info).to(device).train(), args.channels_last, args.compile)
     sampler = build_sampler(cfg, info) if cfg.needs_samples else None
     buffer = build_buffer(cfg, info, device) if sampler else None
     objective = JEMObjective(cfg.objective, sampler, buffer)
@@ -54,7 +55,7 @@ def time_method(preset, overrides, args, data, device) -> float:
     x_data = plain(data.images[args.batch:2 * args.batch].to(device)) if cfg.needs_samples else None
 
     def step():
-        train_step(model, objective, optimizer, x_lab, y_lab, x_data)
+        train_step(model, objective, optimizer, x_lab, y_lab, x_data, amp=lambda: autocast(args.precision, device))
 
     for _ in range(args.warmup):
         step()
@@ -76,12 +77,16 @@ def main() -> None:
     parser.add_argument("--iters", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32", help="bf16: autocast the forward passes")
+    parser.add_argument("--channels-last", action="store_true")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the backbone")
     args = parser.parse_args()
     device = torch.device(args.device)
     torch.manual_seed(0)
     data = ImageSet(torch.randint(0, 256, (2 * args.batch, 3, 32, 32), dtype=torch.uint8),
                     torch.randint(0, 10, (2 * args.batch,)), 10, "synthetic", True)
-    print(f"WRN-{args.depth}-{args.width} (BatchNorm), batch {args.batch}, 32x32x3, {device}, "
+    print(f"WRN-{args.depth}-{args.width} (BatchNorm), batch {args.batch}, 32x32x3, {device}, {args.precision}"
+          f"{', channels-last' if args.channels_last else ''}{', compiled' if args.compile else ''}, "
           f"{args.iters} timed iterations after {args.warmup} warm-up")
     base = None
     print(f"{'method':<20} {'s/iter':>9} {'ratio':>7} {'ideal':>6}")

@@ -224,7 +224,7 @@ def ood(path: str | Path, scores: list[str] | None = None, sets: list[str] | Non
         encoder = load_encoder(loaded, dev, "the CLEL OOD score")
 
         def log_density(x):
-            f = model.backbone.features(x)
+            f = model.features(x)
             cos = (model.direction(f) * F.normalize(encoder(x), dim=1)).sum(1)
             return -(0.5 * f.pow(2).sum(1) - beta_ood * cos)
     else:

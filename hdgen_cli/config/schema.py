@@ -176,6 +176,9 @@ class TrainConfig(Section):
     divergence_threshold: float = Field(1e8, gt=0, description="|loss| above this counts as divergence")
     device: str = "auto"
     seed: int = 1
+    precision: Literal["fp32", "bf16"] = Field("fp32", description="bf16: autocast the forward passes (GPU fast path)")
+    channels_last: bool = Field(False, description="channels-last memory format for the model (GPU fast path)")
+    compile: bool = Field(False, description="torch.compile the backbone in place")
     fid_every: int = Field(0, ge=0, description="epochs between live FIDs of buffer images (0: off)")
     fid_samples: int = Field(1000, ge=2, description="buffer images per live FID")
     fid_features: str | None = Field(None, description="classifier checkpoint whose features the live FID uses "

@@ -19,7 +19,7 @@ class LogitEnergy(EnergyModel):
             raise UsageError("the logits energy needs a classifier head; set model.head=true")
 
     def scores(self, x: torch.Tensor) -> torch.Tensor:
-        return self.backbone(x)
+        return self.backbone(x).float()  # float32 even under bf16 autocast
 
     def energy_from_scores(self, scores: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         if y is None:

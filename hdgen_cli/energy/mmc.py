@@ -65,13 +65,13 @@ class MMCEnergy(EnergyModel):
 
     def half_sq_distances(self, x: torch.Tensor) -> torch.Tensor:
         """[B, C] matrix of ||phi(x) - mu_c||^2 / 2 (gamma = 1)."""
-        phi = self.backbone.features(x)
+        phi = self.backbone.features(x).float()  # float32 even under bf16 autocast
         # The direct difference, not ||phi||^2 - 2 phi.mu + ||mu||^2, which cancels badly at large distances.
         return 0.5 * (phi.unsqueeze(1) - self.means).pow(2).sum(-1)
 
     def latent_energy(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """||phi(x) - z||^2 / 2 per sample: the GMMC sampler's target ([GMMC] eq. 8)."""
-        return 0.5 * (self.backbone.features(x) - z).pow(2).sum(-1)
+        return 0.5 * (self.backbone.features(x).float() - z).pow(2).sum(-1)
 
     def scores(self, x: torch.Tensor) -> torch.Tensor:
         return -self.half_sq_distances(x) / self.gamma.pow(2)

@@ -35,6 +35,10 @@ class SphericalLatentEnergy(EnergyModel):
         self.projector = Projector(dim)
         self.beta = cfg.latent_beta
 
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """f(x), float32 even under bf16 autocast."""
+        return self.backbone.features(x).float()
+
     def direction(self, f: torch.Tensor) -> torch.Tensor:
         """g(f_hat): the unit mean direction of p(z|x) (the projector normalises its output)."""
         return self.projector(F.normalize(f, dim=1))
@@ -42,11 +46,11 @@ class SphericalLatentEnergy(EnergyModel):
     def energy(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         if y is not None:
             raise UsageError("the spherical energy has no classes; condition on latents (hdgen sample --like)")
-        return 0.5 * self.backbone.features(x).pow(2).sum(1)
+        return 0.5 * self.features(x).pow(2).sum(1)
 
     def conditional_energy(self, x: torch.Tensor, z: torch.Tensor, beta: float | None = None) -> torch.Tensor:
         """||f||^2 / 2 - beta * sum_a cos(g(f_hat), z_a) for latents z [A, D] (or [D]) shared by the batch."""
-        f = self.backbone.features(x)
+        f = self.features(x)
         z = F.normalize(z.reshape(-1, z.shape[-1]), dim=1)
         return 0.5 * f.pow(2).sum(1) - (self.beta if beta is None else beta) * (self.direction(f) @ z.T).sum(1)
 

@@ -60,7 +60,7 @@ class CLELObjective(Objective):
         x_pos = x_data[:c.ebm_batch]
         x_neg = chains["neg"] if chains else self.refine(model, len(x_pos))
         # --- EBM: energies, energy L2, latent term against the encoder's (detached) view-1 latent
-        f_pos, f_neg = model.backbone.features(x_pos), model.backbone.features(x_neg)
+        f_pos, f_neg = model.features(x_pos), model.features(x_neg)
         e_pos, e_neg = 0.5 * f_pos.pow(2).sum(1), 0.5 * f_neg.pow(2).sum(1)
         views = torch.cat([self.augment(x_data), self.augment(x_data)])
         u = F.normalize(self.encoder(views), dim=1)

@@ -4,6 +4,7 @@ finite-loss guard). Which paper it trains is decided entirely by the parts the c
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import asdict, dataclass
@@ -20,6 +21,7 @@ from hdgen_cli.optim import SAM, build_optimizer, lr_at
 from hdgen_cli.parts import DataInfo, build_buffer, build_model, build_sampler, resolve_device
 from hdgen_cli.train.checkpoint import (BEST, LAST, load_checkpoint, load_model_state, load_optimizer_state,
                                         restore_rng, save_checkpoint)
+from hdgen_cli.train.fastpath import autocast, prepare_model
 from hdgen_cli.train.guard import DivergenceGuard
 from hdgen_cli.train.monitor import Monitor
 from hdgen_cli.train.outputs import write_grid
@@ -72,7 +74,7 @@ def train(config: RunConfig, run_dir: str | Path, resume: str | Path | None = No
     total_iters = tc.max_iters or tc.epochs * iters_per_epoch
 
     # ------------------------------------------------------------------ 2. model, sampler, optimizer
-    model = build_model(cfg, info).to(device)
+    model = prepare_model(build_model(cfg, info).to(device), tc.channels_last, tc.compile)
     sampler = build_sampler(cfg, info) if cfg.needs_samples else None
     buffer = build_buffer(cfg, info, device, train_set=train_set, cache_dir=run_dir) if sampler else None
     objective = build_objective(cfg.objective, sampler, buffer, info, device)
@@ -124,7 +126,8 @@ def train(config: RunConfig, run_dir: str | Path, resume: str | Path | None = No
             x_data = streams["px"].next()[0] if "px" in streams else None
             read_loss = it % tc.log_every == 0 or it == total_iters  # .item() syncs with the device
             out, loss_value = train_step(model, objective, optimizer, x_lab, y_lab, x_data,
-                                         check=lambda o: guard.check(o, it, read_loss))
+                                         check=lambda o: guard.check(o, it, read_loss),
+                                         amp=lambda: autocast(tc.precision, device))
 
             if loss_value is not None:
                 record = {"iter": it, "epoch": round(it / iters_per_epoch, 3), "loss": loss_value, "lr": lr}
@@ -172,21 +175,24 @@ def train(config: RunConfig, run_dir: str | Path, resume: str | Path | None = No
                        round(time.perf_counter() - t_start, 2))
 
 
-def train_step(model, objective, optimizer, x_lab, y_lab, x_data, check=None):
+def train_step(model, objective, optimizer, x_lab, y_lab, x_data, check=None, amp=contextlib.nullcontext):
     """One optimisation step: objective, `check(out)` (the guard), backward, base step or SAM's two steps.
-    Returns (the step's output, what `check` returned).
+    Returns (the step's output, what `check` returned). `amp()` wraps the forward passes only
+    (bf16 autocast); backward runs outside it.
 
     SAM's second pass runs at θ + e on the same batches and the same samples (no resampling)
     with BatchNorm running statistics frozen ([SADA] Algorithm 1).
     """
-    out = objective(model, x_lab, y_lab, x_data)
+    with amp():
+        out = objective(model, x_lab, y_lab, x_data)
     checked = check(out) if check is not None else None
     optimizer.zero_grad(set_to_none=True)
     out.loss.backward()
     if isinstance(optimizer, SAM):
         optimizer.first_step(zero_grad=True)
-        with frozen_running_stats(model):
-            objective(model, x_lab, y_lab, x_data, chains=out.chains).loss.backward()
+        with frozen_running_stats(model), amp():
+            second = objective(model, x_lab, y_lab, x_data, chains=out.chains)
+        second.loss.backward()
         optimizer.second_step()
     else:
         optimizer.step()
