@@ -7,11 +7,12 @@ from typing import Optional
 
 import typer
 
-from hdgen_cli.cli.common import data_overrides, emit_json, emit_lines
+from hdgen_cli.cli.common import (CkptOpt, DataDirOpt, DeviceOpt, DownloadOpt, JsonOpt,
+                                   data_overrides, emit_json, emit_lines)
 
 
 def attack(
-    ckpt: Path = typer.Option(..., "--ckpt", "-c", help="checkpoint file or run directory"),
+    ckpt: CkptOpt,
     kind: str = typer.Option("pgd-linf", "--attack", "-a", help="pgd-linf, pgd-l2 or cw-l2"),
     eps: Optional[list[str]] = typer.Option(None, "--eps", help="budget on the [0, 1] scale, e.g. 8/255; repeat for a curve"),
     steps: Optional[int] = typer.Option(None, "--steps", min=1, help="attack iterations (PGD 40 / 50 for L2; C&W 100, targeted 1000)"),
@@ -24,10 +25,10 @@ def attack(
     n: int = typer.Option(500, "--n", min=1, help="test images (a seeded subset)"),
     seed: int = typer.Option(0, "--seed"),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="curve PNG (default next to the checkpoint)"),
-    data_dir: Optional[str] = typer.Option(None, "--data-dir", help="where the dataset lives"),
-    download: bool = typer.Option(False, "--download", help="download the dataset if missing"),
-    device: str = typer.Option("auto", "--device"),
-    json_out: bool = typer.Option(False, "--json", help="print one JSON object"),
+    data_dir: DataDirOpt = None,
+    download: DownloadOpt = False,
+    device: DeviceOpt = "auto",
+    json_out: JsonOpt = False,
 ) -> None:
     """White-box attacks on [0, 1] images in eval mode; eps in that scale (8/255 style)."""
     from hdgen_cli import api

@@ -7,19 +7,20 @@ from typing import Optional
 
 import typer
 
-from hdgen_cli.cli.common import data_overrides, emit_json, emit_lines
+from hdgen_cli.cli.common import (CkptOpt, DataDirOpt, DeviceOpt, DownloadOpt, JsonOpt,
+                                   SigmaOpt, data_overrides, emit_json, emit_lines)
 
 
 def calibrate(
-    ckpt: Path = typer.Option(..., "--ckpt", "-c", help="checkpoint file or run directory"),
+    ckpt: CkptOpt,
     bins: int = typer.Option(20, "--bins", min=1, help="equal-width confidence bins"),
     split: str = typer.Option("test", "--split", help="test or valid"),
-    sigma: Optional[float] = typer.Option(None, "--sigma", min=0.0, help="noise on inputs (default: the run's data.eval_sigma)"),
+    sigma: SigmaOpt = None,
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="reliability diagram PNG (default next to the checkpoint)"),
-    data_dir: Optional[str] = typer.Option(None, "--data-dir", help="where the dataset lives"),
-    download: bool = typer.Option(False, "--download", help="download the dataset if missing"),
-    device: str = typer.Option("auto", "--device"),
-    json_out: bool = typer.Option(False, "--json", help="print one JSON object (with the bin table)"),
+    data_dir: DataDirOpt = None,
+    download: DownloadOpt = False,
+    device: DeviceOpt = "auto",
+    json_out: JsonOpt = False,
 ) -> None:
     """ECE of max p(y|x) over equal-width bins (last bin closed), with a reliability diagram."""
     from hdgen_cli import api

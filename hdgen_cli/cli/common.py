@@ -4,8 +4,19 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
+from typing import Annotated, Optional
 
+import typer
 from rich.console import Console
+
+# Options every checkpoint command shares, declared once.
+CkptOpt = Annotated[Path, typer.Option("--ckpt", "-c", help="checkpoint file or run directory")]
+SigmaOpt = Annotated[Optional[float], typer.Option("--sigma", min=0.0, help="noise on inputs (default: the run's data.eval_sigma)")]
+DataDirOpt = Annotated[Optional[str], typer.Option("--data-dir", help="where the datasets live")]
+DownloadOpt = Annotated[bool, typer.Option("--download", help="download missing datasets")]
+DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="print one JSON object")]
 
 err_console = Console(stderr=True, highlight=False)
 

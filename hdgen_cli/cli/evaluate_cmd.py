@@ -7,13 +7,14 @@ from typing import Optional
 
 import typer
 
-from hdgen_cli.cli.common import data_overrides, emit_json, emit_lines
+from hdgen_cli.cli.common import (CkptOpt, DataDirOpt, DeviceOpt, DownloadOpt, JsonOpt,
+                                   SigmaOpt, data_overrides, emit_json, emit_lines)
 
 
 def evaluate(
-    ckpt: Path = typer.Option(..., "--ckpt", "-c", help="checkpoint file or run directory"),
+    ckpt: CkptOpt,
     split: str = typer.Option("test", "--split", help="test or valid"),
-    sigma: Optional[float] = typer.Option(None, "--sigma", min=0.0, help="noise on inputs (default: the run's data.eval_sigma)"),
+    sigma: SigmaOpt = None,
     fid: bool = typer.Option(False, "--fid", help="also FID (against the training split) and Inception Score of samples"),
     n_samples: int = typer.Option(1000, "--n-samples", min=2, help="--fid: fresh samples to draw"),
     steps: Optional[int] = typer.Option(None, "--steps", min=0, help="--fid: sampler steps (default: the training sampler's)"),
@@ -21,11 +22,11 @@ def evaluate(
     protocol: str = typer.Option("fresh", "--protocol", help="--fid: fresh samples, or buffer (the saved replay buffer, unfiltered)"),
     features: Optional[Path] = typer.Option(None, "--features", help="--fid: a classifier checkpoint whose features replace Inception (offline)"),
     inception_weights: Optional[Path] = typer.Option(None, "--inception-weights", help="--fid: the pt_inception-2015-12-05 weights file"),
-    data_dir: Optional[str] = typer.Option(None, "--data-dir", help="where the dataset lives"),
-    download: bool = typer.Option(False, "--download", help="download the dataset if missing"),
+    data_dir: DataDirOpt = None,
+    download: DownloadOpt = False,
     seed: int = typer.Option(0, "--seed", help="--fid: sampling seed"),
-    device: str = typer.Option("auto", "--device"),
-    json_out: bool = typer.Option(False, "--json", help="print one JSON object"),
+    device: DeviceOpt = "auto",
+    json_out: JsonOpt = False,
 ) -> None:
     """Classification metrics of a checkpoint on its dataset (no preset needed); --fid adds FID and IS."""
     from hdgen_cli import api

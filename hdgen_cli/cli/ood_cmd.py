@@ -7,22 +7,23 @@ from typing import Optional
 
 import typer
 
-from hdgen_cli.cli.common import data_overrides, emit_json
+from hdgen_cli.cli.common import (CkptOpt, DataDirOpt, DeviceOpt, DownloadOpt, JsonOpt,
+                                   SigmaOpt, data_overrides, emit_json)
 
 
 def ood(
-    ckpt: Path = typer.Option(..., "--ckpt", "-c", help="checkpoint file or run directory"),
+    ckpt: CkptOpt,
     score: Optional[list[str]] = typer.Option(None, "--score", "-s", help="logpx, maxprob or grad-norm; repeat for several (default: all that apply)"),
     sets: Optional[list[str]] = typer.Option(None, "--ood", help="interp, uniform, constant or a dataset name (svhn, cifar100, celeba, ...); repeat (default: the three generated sets)"),
     n: int = typer.Option(1000, "--n", min=1, help="images per side"),
-    sigma: Optional[float] = typer.Option(None, "--sigma", min=0.0, help="noise on inputs (default: the run's data.eval_sigma)"),
+    sigma: SigmaOpt = None,
     beta_ood: float = typer.Option(0.1, "--beta-ood", min=0.0, help="CLEL: weight of the encoder term in s(x)"),
     out_dir: Optional[Path] = typer.Option(None, "--out-dir", help="where the histogram PNGs go (default next to the checkpoint)"),
-    data_dir: Optional[str] = typer.Option(None, "--data-dir", help="where the datasets live"),
-    download: bool = typer.Option(False, "--download", help="download missing datasets"),
+    data_dir: DataDirOpt = None,
+    download: DownloadOpt = False,
     seed: int = typer.Option(0, "--seed", help="seed for the image subsets and generated sets"),
-    device: str = typer.Option("auto", "--device"),
-    json_out: bool = typer.Option(False, "--json", help="print one JSON object"),
+    device: DeviceOpt = "auto",
+    json_out: JsonOpt = False,
 ) -> None:
     """Out-of-distribution detection: one AUROC per score and OOD set (higher score = in-distribution)."""
     from hdgen_cli import api

@@ -8,11 +8,11 @@ from typing import Optional
 
 import typer
 
-from hdgen_cli.cli.common import emit_json, emit_lines
+from hdgen_cli.cli.common import CkptOpt, DeviceOpt, JsonOpt, emit_json, emit_lines
 
 
 def sample(
-    ckpt: Path = typer.Option(..., "--ckpt", "-c", help="checkpoint file or run directory"),
+    ckpt: CkptOpt,
     klass: Optional[int] = typer.Option(None, "--class", "-k", min=0, help="sample p(x|y=K) instead of p(x)"),
     steps: Optional[int] = typer.Option(None, "--steps", min=0, help="sampler steps (default: the training sampler's)"),
     n: int = typer.Option(64, "--n", min=1, help="number of samples"),
@@ -23,8 +23,8 @@ def sample(
     like: Optional[list[str]] = typer.Option(None, "--like", help="CLEL: condition on an image or a folder of images; "
                                              "repeat to compose several conditions"),
     beta_c: Optional[float] = typer.Option(None, "--beta-c", min=0.0, help="CLEL: strength of each condition (default: the model's beta)"),
-    device: str = typer.Option("auto", "--device"),
-    json_out: bool = typer.Option(False, "--json", help="print one JSON object"),
+    device: DeviceOpt = "auto",
+    json_out: JsonOpt = False,
 ) -> None:
     """Sample unconditionally or for one class; writes PNG + .safetensors (images in [0, 1])."""
     from hdgen_cli import api
