@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from hdgen_cli.config import load_config, override_config  # noqa: F401 - re-exported
 from hdgen_cli.config.schema import RunConfig, SamplerConfig
-from hdgen_cli.data import from_model_range, make_splits
+from hdgen_cli.data import from_model_range, make_splits, to_uint8, unit_to_model_range
 from hdgen_cli.errors import UsageError
 from hdgen_cli.evaluation import classify_metrics
 from hdgen_cli.parts import DataInfo, build_buffer, build_model, build_p0, build_sampler, resolve_device
@@ -350,7 +350,7 @@ def generation_metrics(path: str | Path, n: int = 1000, steps: int | None = None
     else:
         samples, _, d = sample(path, n=n, steps=steps, init=init, device=device, seed=seed)
         details = {"protocol": "fresh", "n": n, "steps": d["steps"], "init": init}
-    samples_u8 = (samples.clamp(0, 1) * 255).round().to(torch.uint8)
+    samples_u8 = to_uint8(samples)
     extractor = build_extractor(features, inception_weights, info.shape, dev)
     reference = make_splits(cfg.data).train
     f_ref, _ = embed(extractor, reference.images, dev)
@@ -358,8 +358,7 @@ def generation_metrics(path: str | Path, n: int = 1000, steps: int | None = None
     fid = frechet_distance(*gaussian_stats(f_gen), *gaussian_stats(f_ref))
     is_mean, is_std = inception_score(p_gen, min(splits, len(p_gen)))
     # grids: the first 64 samples ordered by the model's own log p(x) and confidence, best first
-    x = samples[:64].to(dev)
-    x = x * 2 - 1 if info.pixel_range == "symmetric" else x
+    x = unit_to_model_range(samples[:64].to(dev), info.pixel_range)
     grids = {}
     with torch.no_grad():
         orders = {"logpx": -loaded.model.energy(x)}

@@ -1,6 +1,7 @@
 """Datasets, splits, batched transforms and resumable batch streams (spec §1.1 datasets, splits, transforms)."""
 
-from hdgen_cli.data.imageset import ImageSet, data_bounds, from_model_range, resize_u8, to_model_range
+from hdgen_cli.data.imageset import (ImageSet, data_bounds, from_model_range, resize_u8, to_model_range, to_uint8,
+                                     unit_to_model_range)
 from hdgen_cli.data.registry import Splits, list_datasets, load_dataset, make_splits, register_dataset
 from hdgen_cli.data.stream import BatchStream
 from hdgen_cli.data.transforms import BatchTransform
@@ -18,4 +19,6 @@ __all__ = [
     "register_dataset",
     "resize_u8",
     "to_model_range",
+    "to_uint8",
+    "unit_to_model_range",
 ]

@@ -72,6 +72,17 @@ def from_model_range(x: torch.Tensor, pixel_range: str) -> torch.Tensor:
     return u.clamp(0.0, 1.0)
 
 
+def unit_to_model_range(u: torch.Tensor, pixel_range: str) -> torch.Tensor:
+    """Float images in [0, 1] -> model range (the float twin of `to_model_range`)."""
+    _check_range(pixel_range)
+    return u * 2.0 - 1.0 if pixel_range == "symmetric" else u
+
+
+def to_uint8(u: torch.Tensor) -> torch.Tensor:
+    """Float images in [0, 1] -> uint8 by round(255 * clamp(u)) (SPEC §3.4 step 4)."""
+    return (u.clamp(0, 1) * 255).round().to(torch.uint8)
+
+
 def data_bounds(pixel_range: str) -> tuple[float, float]:
     """(low, high) of real data in the model range."""
     _check_range(pixel_range)

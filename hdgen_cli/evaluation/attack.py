@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from hdgen_cli.data import unit_to_model_range
+
 
 class Classifier:
     """logits(u) for u in [0, 1]. GMMC's logits are -||phi - mu_y||^2 / 2 (SPEC §3.5); others use scores.
@@ -22,16 +24,13 @@ class Classifier:
     def __init__(self, model, pixel_range: str, purify=None, eot: int = 1, votes: int = 1):
         self.model, self.pixel_range, self.purify, self.eot, self.votes = model, pixel_range, purify, eot, votes
 
-    def _to_model(self, u):
-        return u * 2 - 1 if self.pixel_range == "symmetric" else u
-
     def _logits(self, x):
         if hasattr(self.model, "half_sq_distances"):
             return -self.model.half_sq_distances(x)
         return self.model.scores(x)
 
     def logits(self, u: torch.Tensor) -> torch.Tensor:
-        x = self._to_model(u)
+        x = unit_to_model_range(u, self.pixel_range)
         if self.purify is not None:
             # BPDA: forward through the purified image, backward as if purification were the identity.
             x = x + (self.purify(x.detach()) - x).detach()
@@ -55,7 +54,7 @@ class Classifier:
         return votes.argmax(1)
 
     def _classes(self, u):
-        return self._logits(self._to_model(u[:1])).shape[1]
+        return self._logits(unit_to_model_range(u[:1], self.pixel_range)).shape[1]
 
 
 def _project(delta: torch.Tensor, eps: float, norm: str) -> torch.Tensor:

@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from hdgen_cli.data import from_model_range, to_uint8, unit_to_model_range
 from hdgen_cli.errors import DataError
 
 INCEPTION_FILE = "pt_inception-2015-12-05-6726825d.pth"  # pytorch-fid's port of the TF1 FID Inception
@@ -117,7 +118,7 @@ class ClassifierFeatures:
 
     @torch.no_grad()
     def __call__(self, u: torch.Tensor):
-        x = u * 2 - 1 if self.pixel_range == "symmetric" else u
+        x = unit_to_model_range(u, self.pixel_range)
         return self.model.backbone.features(x), self.model.scores(x).softmax(1)
 
 
@@ -155,7 +156,5 @@ class LiveFID:
 
     def __call__(self, buffer_images: torch.Tensor, pixel_range: str) -> float:
         idx = torch.randperm(len(buffer_images), device=buffer_images.device)[:self.n]
-        x = buffer_images[idx].float()
-        u = (x + 1) / 2 if pixel_range == "symmetric" else x
-        feats, _ = embed(self.extractor, (u.clamp(0, 1) * 255).round().to(torch.uint8), self.device)
+        feats, _ = embed(self.extractor, to_uint8(from_model_range(buffer_images[idx], pixel_range)), self.device)
         return frechet_distance(*gaussian_stats(feats), *self.reference)
