@@ -80,33 +80,35 @@ def latent_conditions(loaded: LoadedModel, paths: list[str], device) -> torch.Te
     return torch.stack(zs)
 
 
-def _default_sampler(cfg: RunConfig) -> SamplerConfig:
-    """A sampler for a checkpoint trained without one: GMMC's staged sampler (gmmc-gen constants) for
-    the mmc head, JEM's SGLD for logits (a classifier is an EBM too)."""
+def with_sampler(cfg: RunConfig) -> RunConfig:
+    """`cfg`, or for a run trained without a sampler a copy with one: GMMC's staged sampler (gmmc-gen
+    constants) for the mmc head, JEM's SGLD for logits (a classifier is an EBM too)."""
+    if cfg.sampler.name != "none":
+        return cfg
     if cfg.energy.name == "mmc":
-        return SamplerConfig(name="gmmc", steps=20, step_size=1 / 64, noise=0.0, x_clamp=True)
-    return SamplerConfig(name="sgld")
+        sampler = SamplerConfig(name="gmmc", steps=20, step_size=1 / 64, noise=0.0, x_clamp=True)
+    else:
+        sampler = SamplerConfig(name="sgld")
+    return cfg.model_copy(update={"sampler": sampler})
 
 
-def sample(path: str | Path, n: int = 64, steps: int | None = None, y: int | None = None, init: str = "noise",
+def sample(path: str | Path | LoadedModel, n: int = 64, steps: int | None = None, y: int | None = None, init: str = "noise",
            device: str = "auto", seed: int | None = None, batch_size: int = 64, inject: bool = False,
            like: list[str] | None = None, beta_c: float | None = None):
     """`n` samples from a checkpoint's model with its training sampler, `steps` steps each.
 
     init "noise": fresh chains from the preset's p0; "buffer": chains from the saved replay buffer.
-    Returns (images in [0, 1], labels or None, details dict). A checkpoint trained without a
-    sampler is sampled with `_default_sampler`. `inject` switches a GMMC sampler to noise-injected
+    Returns (images in [0, 1], labels or None, details dict). `path` may be an already loaded
+    model. A checkpoint trained without a sampler is sampled as `with_sampler` says. `inject` switches a GMMC sampler to noise-injected
     latents ([GMMC] eq. 10). `like` (CLEL) conditions on images: one path is instance- or set-
     conditional, several compose their energies, E = ||f||^2/2 - beta_c sum_a cos(g, z_a).
     """
-    loaded = load_model(path, device)
-    cfg, info = loaded.config, loaded.info
+    loaded = path if isinstance(path, LoadedModel) else load_model(path, device)
+    cfg, info = with_sampler(loaded.config), loaded.info
     if y is not None and not 0 <= y < max(info.num_classes, 0):
         raise UsageError(f"--class {y} is out of range; this model has classes 0..{info.num_classes - 1}")
     if seed is not None:
         torch.manual_seed(seed)
-    if cfg.sampler.name == "none":
-        cfg = cfg.model_copy(update={"sampler": _default_sampler(cfg)})
     if inject:
         if cfg.sampler.name != "gmmc":
             raise UsageError(f"--gmmc-inject needs a GMMC checkpoint; this one samples with {cfg.sampler.name}")
@@ -291,8 +293,7 @@ def attack(path: str | Path, kind: str = "pgd-linf", eps: list[float] | None = N
         key, _, value = arg.partition("=")
         if name != "sgld" or key != "steps" or not value.isdigit():
             raise UsageError(f"unknown --defense '{defense}'; use none or sgld:steps=L")
-        sampler = build_sampler(cfg if cfg.sampler.name != "none" else
-                                cfg.model_copy(update={"sampler": _default_sampler(cfg)}), loaded.info)
+        sampler = build_sampler(with_sampler(cfg), loaded.info)
         purify = lambda x: sampler.run(model, x, steps=int(value))  # noqa: E731
         defense_info = {"defense": defense, "attack_mode": "bpda+eot", "eot": eot, "votes": votes}
     clf = Classifier(model, loaded.info.pixel_range, purify, eot, votes)
@@ -348,7 +349,7 @@ def generation_metrics(path: str | Path, n: int = 1000, steps: int | None = None
         samples = from_model_range(loaded.checkpoint.tensors["buffer.images"], info.pixel_range)
         details = {"protocol": "buffer", "n": len(samples)}
     else:
-        samples, _, d = sample(path, n=n, steps=steps, init=init, device=device, seed=seed)
+        samples, _, d = sample(loaded, n=n, steps=steps, init=init, seed=seed)
         details = {"protocol": "fresh", "n": n, "steps": d["steps"], "init": init}
     samples_u8 = to_uint8(samples)
     extractor = build_extractor(features, inception_weights, info.shape, dev)
