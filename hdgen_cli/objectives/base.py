@@ -7,6 +7,12 @@ from dataclasses import dataclass, field
 import torch
 
 
+def section(state: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    """The entries of a flat state dict under `prefix.`, with the prefix removed."""
+    p = prefix + "."
+    return {k[len(p):]: v for k, v in state.items() if k.startswith(p)}
+
+
 @dataclass
 class StepOutput:
     loss: torch.Tensor
@@ -20,12 +26,13 @@ class Objective:
     """`__call__(model, x_lab, y_lab, x_data, chains=None) -> StepOutput`.
 
     The trainer sets `epoch` (fractional), `iteration` and `total_iters` before each step, for
-    objectives that change over training. Passing `chains` from an earlier call's output reuses its samples without sampling
-    again (SAM's second pass, [SADA] Algorithm 1 step 3).
+    objectives that change over training. Passing `chains` from an earlier call's output reuses
+    its samples without sampling again (SAM's second pass, [SADA] Algorithm 1 step 3).
+    `info` (DataInfo) and `device` are for objectives that build state of their own.
     """
 
     def __init__(self, cfg, sampler=None, buffer=None, info=None, device="cpu"):
-        self.cfg, self.sampler, self.buffer, self.info = cfg, sampler, buffer, info
+        self.cfg, self.sampler, self.buffer = cfg, sampler, buffer
         self.epoch, self.iteration, self.total_iters = 0.0, 0, None
 
     def bind(self, model) -> None:

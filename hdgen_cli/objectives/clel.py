@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from hdgen_cli.objectives.base import Objective, StepOutput
+from hdgen_cli.objectives.base import Objective, StepOutput, section
 from hdgen_cli.optim import build_optimizer, lr_at
 from hdgen_cli.optim.ema import EMA
 
@@ -96,15 +96,12 @@ class CLELObjective(Objective):
         return state
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
-        def section(prefix):
-            return {k[len(prefix) + 1:]: v for k, v in state.items() if k.startswith(prefix + ".")}
-
-        self.encoder.load_state_dict(section("encoder"))
-        self.ema_encoder.model.load_state_dict(section("ema_encoder"))
+        self.encoder.load_state_dict(section(state, "encoder"))
+        self.ema_encoder.model.load_state_dict(section(state, "ema_encoder"))
         if self.ema_model is not None:
-            self.ema_model.model.load_state_dict(section("ema_model"))
+            self.ema_model.model.load_state_dict(section(state, "ema_model"))
         slots: dict[int, dict] = {}
-        for key, value in section("encoder_optim").items():
+        for key, value in section(state, "encoder_optim").items():
             idx, name = key.split(".", 1)
             slots.setdefault(int(idx), {})[name] = value
         sd = self.encoder_opt.state_dict()

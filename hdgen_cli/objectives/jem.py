@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 
 from hdgen_cli.errors import CheckpointError
-from hdgen_cli.objectives.base import Objective, StepOutput
+from hdgen_cli.objectives.base import Objective, StepOutput, section
 from hdgen_cli.objectives.hdge import LogitQueue, contrastive_log_qxy
 from hdgen_cli.objectives.terms import contrastive_divergence, cross_entropy, energy_l2
 
@@ -42,7 +42,7 @@ class JEMObjective(Objective):
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
         if self.queue is None:
             return
-        saved = {k[len("queue."):]: v for k, v in state.items() if k.startswith("queue.")}
+        saved = section(state, "queue")
         if set(saved) != {"logits", "ptr"} or saved["logits"].shape != self.queue.logits.shape:
             shape = tuple(saved["logits"].shape) if "logits" in saved else "none"
             raise CheckpointError(f"the checkpoint's HDGE queue ({shape}) does not match objective.hdge.queue_size="

@@ -21,6 +21,7 @@ from hdgen_cli import __version__
 from hdgen_cli.config.presets import validate
 from hdgen_cli.config.schema import RunConfig
 from hdgen_cli.errors import CheckpointError
+from hdgen_cli.objectives.base import section
 from hdgen_cli.parts import DataInfo
 
 FORMAT = "hdgen-checkpoint-1"
@@ -38,8 +39,7 @@ class Checkpoint:
 
     def section(self, prefix: str) -> dict[str, torch.Tensor]:
         """The tensors under `prefix.` with the prefix removed."""
-        p = prefix + "."
-        return {k[len(p):]: v for k, v in self.tensors.items() if k.startswith(p)}
+        return section(self.tensors, prefix)
 
 
 # ---------------------------------------------------------------- optimizer state <-> flat tensors
