@@ -244,8 +244,9 @@ def ood(path: str | Path, scores: list[str] | None = None, sets: list[str] | Non
             candidates[name] = generated_set(name, inside, len(inside), gen)
         else:
             other = load_dataset(override_config(cfg, [f"data.name={name}", "data.image_size=none"]).data, "test")
+            # subset first: only the n images used are converted and resized, not the whole test split
+            other = other.subset(torch.randperm(len(other), generator=gen)[:n])
             candidates[name] = match_images(other, info.channels, info.image_size)
-            candidates[name] = candidates[name][torch.randperm(len(candidates[name]), generator=gen)[:n]]
     out_dir = Path(out_dir) if out_dir else loaded.checkpoint.path.parent
     out_dir.mkdir(parents=True, exist_ok=True)
     results = []
