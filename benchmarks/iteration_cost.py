@@ -1,72 +1,173 @@
-"""Time per training iteration of each method relative to one softmax step on the same model and batch.
+"""Time per training iteration of every method relative to one softmax step, next to the ideal.
 
 Not a test: it prints ratios measured in one run on one machine. Every method runs hdgen's own
-`train_step` on the same backbone and the same batch size (64 on both streams), on synthetic
-CIFAR-shaped data, so only the algorithm differs. "ideal" is the number of full forward/backward
-passes the algorithm needs (softmax = 1): JEM-K is K sampler passes plus data, samples and CE;
-PYLD-M-N needs M full passes (its N inner steps touch the first layer only); SAM repeats the
-data, samples and CE passes at the perturbed weights.
+`train_step` on the same backbone, batch size (64 on every stream) and synthetic CIFAR-shaped
+data, so only the algorithm differs.
 
-    python benchmarks/iteration_cost.py                       # small WRN on CPU, about a minute
-    python benchmarks/iteration_cost.py --depth 28 --width 10 --device cuda   # paper scale
+"passes" counts what the algorithm needs: T training passes (forward + backward to the weights,
+each a softmax step's work) and S sampler passes (forward + backward to the input only). PYLD's
+N inner steps touch the first layer only and count as nothing; SAM repeats the training passes at
+the perturbed weights. "ideal" is that count in softmax steps, T + S * (sampler pass / softmax
+step), with both pass costs measured in this run; "ratio/ideal" near 1 means no wasted work.
+
+The last table times one JEM step (SGLD-20, p(x) on the CE batch, the jem preset's norm-free
+model) against a naive implementation of the same step in the official codes' style: separate
+forwards for CE and p(x) on the same batch and for the samples, sampler gradients taken with
+the weights still in the graph and `retain_graph=True`.
+
+    python benchmarks/iteration_cost.py                       # small WRN on CPU, a few minutes
+    python benchmarks/iteration_cost.py --depth 28 --width 10 --device cuda --precision bf16
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 
 import torch
+import torch.nn.functional as F
 
 from hdgen_cli.config import load_config
 from hdgen_cli.data import BatchTransform, ImageSet
-from hdgen_cli.objectives import JEMObjective
+from hdgen_cli.objectives import build_objective
 from hdgen_cli.optim import build_optimizer
 from hdgen_cli.parts import DataInfo, build_buffer, build_model, build_sampler
+from hdgen_cli.sampling import energy_grad, model_mode
 from hdgen_cli.train import train_step
 from hdgen_cli.train.fastpath import autocast, prepare_model
 
-# (label, preset, overrides, ideal passes)
+# (label, preset, overrides, training passes T, sampler passes S)
 METHODS = [
-    ("softmax", "softmax", [], 1),
-    ("JEM SGLD-20", "jem", ["model.norm=batch"], 23),
-    ("JEM++ PYLD-5-5", "jempp-m5", [], 8),
-    ("JEM++ PYLD-10-5", "jempp-m10", [], 13),
-    ("JEM++ PYLD-20-5", "jempp-m20", [], 23),
-    ("JEM++ PYLD-10-10", "jempp-m10", ["sampler.inner_steps=10"], 13),
-    ("JEM++ PYLD-10-20", "jempp-m10", ["sampler.inner_steps=20"], 13),
-    ("SADA-JEM K5 + SAM", "sada-jem-k5", [], 11),
+    ("softmax", "softmax", [], 1, 0),
+    ("JEM SGLD-20", "jem", [], 3, 20),
+    ("JEM++ PYLD-5-5", "jempp-m5", [], 3, 5),
+    ("JEM++ PYLD-10-5", "jempp-m10", [], 3, 10),
+    ("JEM++ PYLD-20-5", "jempp-m20", [], 3, 20),
+    ("JEM++ PYLD-10-20", "jempp-m10", ["sampler.inner_steps=20"], 3, 10),
+    ("SADA-JEM K5 + SAM", "sada-jem-k5", ["data.ce.batch_size=64"], 6, 5),
+    ("GMMC dis", "gmmc-dis", [], 1, 0),
+    ("GMMC gen tau-20", "gmmc-gen", ["objective.gmmc.start_epoch=0"], 2, 20),
+    ("HDGE (queue 65536)", "hdge", [], 1, 0),
+    ("HDGE+JEM SGLD-20", "hdge-jem", [], 3, 20),
 ]
 
 
-def time_method(preset, overrides, args, data, device) -> float:
-    shape = [f"model.depth={args.depth}", f"model.width={args.width}", "model.norm=batch",
-             f"data.px.batch_size={args.batch}", f"data.ce.batch_size={args.batch}", "sampler.buffer.size=1000",
-             "sampler.buffer.init=uniform"]  # same p0 everywhere: the init is not what is timed
-    cfg = load_config(preset, shape + overrides)
-    info = DataInfo(3, 32, 10, "symmetric")
+def build(preset, overrides, args, device, shape_overrides):
+    cfg = load_config(preset, shape_overrides + overrides)
+    info = DataInfo(3, 32, 10, cfg.data.pixel_range)
     model = prepare_model(build_model(cfg, info).to(device).train(), args.channels_last, args.compile)
     sampler = build_sampler(cfg, info) if cfg.needs_samples else None
     buffer = build_buffer(cfg, info, device) if sampler else None
-    objective = JEMObjective(cfg.objective, sampler, buffer)
-    optimizer = build_optimizer(cfg.optim, model.parameters())
-    plain = BatchTransform(False, 0, False, 0.0, "symmetric")
-    x_lab, y_lab = plain(data.images[:args.batch].to(device)), data.labels[:args.batch].to(device)
-    x_data = plain(data.images[args.batch:2 * args.batch].to(device)) if cfg.needs_samples else None
+    objective = build_objective(cfg.objective, sampler, buffer, info, device)
+    objective.bind(model)
+    objective.iteration, objective.total_iters = 1, 10**6  # schedules (CLEL's cosine encoder lr) need a horizon
+    return cfg, model, objective, build_optimizer(cfg.optim, model.parameters())
 
-    def step():
-        train_step(model, objective, optimizer, x_lab, y_lab, x_data, amp=lambda: autocast(args.precision, device))
 
-    for _ in range(args.warmup):
-        step()
+def clock(fn, device) -> float:
     if device.type == "cuda":
         torch.cuda.synchronize()
     start = time.perf_counter()
-    for _ in range(args.iters):
-        step()
+    fn()
     if device.type == "cuda":
         torch.cuda.synchronize()
-    return (time.perf_counter() - start) / args.iters
+    return time.perf_counter() - start
+
+
+def rounds(fns, args, device) -> list[list[float]]:
+    """Per-round seconds of each function, the functions run back to back in every round, so a
+    slow spell of a shared machine hits a method and its reference alike."""
+    for fn in fns:
+        for _ in range(args.warmup):
+            fn()
+    return [[clock(fn, device) for fn in fns] for _ in range(args.iters)]
+
+
+def timed(fn, args, device) -> float:
+    return statistics.median(r[0] for r in rounds([fn], args, device))
+
+
+def batches(args, device, pixel_range="symmetric"):
+    torch.manual_seed(0)
+    images = torch.randint(0, 256, (2 * args.batch, 3, 32, 32), dtype=torch.uint8)
+    labels = torch.randint(0, 10, (2 * args.batch,))
+    data = ImageSet(images, labels, 10, "synthetic", True)
+    plain = BatchTransform(False, 0, False, 0.0, pixel_range)
+    b = args.batch
+    return plain(data.images[:b].to(device)), data.labels[:b].to(device), plain(data.images[b:].to(device))
+
+
+def method_step(preset, overrides, args, device, shape):
+    """hdgen's training step of a preset, and one sampler pass (forward + input-only backward, the
+    sampler's BatchNorm mode) on the same model."""
+    cfg, model, objective, optimizer = build(preset, overrides, args, device, shape)
+    x_lab, y_lab, x_data = batches(args, device, cfg.data.pixel_range)
+    x_data = x_data if cfg.uses_px_stream else None
+    amp = lambda: autocast(args.precision, device)  # noqa: E731
+
+    def sampler_pass():
+        with model_mode(model, cfg.sampler.model_mode), amp():
+            energy_grad(model.energy, x_lab)
+    return (lambda: train_step(model, objective, optimizer, x_lab, y_lab, x_data, amp=amp)), sampler_pass
+
+
+def naive_jem_step(model, optimizer, buffer, sampler_cfg, x_lab, y_lab):
+    """The same JEM step written the way the official codes do it (for comparison only)."""
+    logits = model.scores(x_lab)                                  # CE forward
+    ce = F.cross_entropy(logits, y_lab)
+    e_data = -torch.logsumexp(model.scores(x_lab), 1)            # a second forward for p(x)
+    x_k, idx = buffer.draw(len(x_lab))
+    was_training = model.training
+    model.eval()
+    x_k = x_k.requires_grad_(True)
+    for _ in range(sampler_cfg.steps):                            # weights stay in the graph
+        f_prime = torch.autograd.grad(torch.logsumexp(model.scores(x_k), 1).sum(), [x_k], retain_graph=True)[0]
+        x_k = (x_k + sampler_cfg.step_size * f_prime + sampler_cfg.noise * torch.randn_like(x_k)).detach()
+        x_k.requires_grad_(True)
+    model.train(was_training)
+    x_q = x_k.detach()
+    buffer.update(idx, x_q)
+    e_q = -torch.logsumexp(model.scores(x_q), 1)
+    loss = ce + e_data.mean() - e_q.mean()
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+
+
+def clel_row(args, device) -> str:
+    """CLEL has its own networks (SN-ResNet EBM, ResNet-18 encoder), so its ideal is built from their
+    measured passes: 2 EBM training passes (x+, x-), 60 EBM sampler passes, one encoder training
+    pass over the two views, and three strong augmentations (two views, one chain transition)."""
+    shape = [f"data.px.batch_size={args.batch}", f"objective.clel.ebm_batch={args.batch}", "sampler.buffer.size=1000"]
+    cfg, model, objective, optimizer = build("clel-small", [], args, device, shape)
+    _, _, x = batches(args, device, "unit")
+    amp = lambda: autocast(args.precision, device)  # noqa: E731
+
+    def ebm_train():
+        with amp():
+            loss = model.energy(x).mean()
+        loss.backward()
+
+    def ebm_sample():
+        with model_mode(model, cfg.sampler.model_mode), amp():
+            energy_grad(model.energy, x)
+
+    def encoder_train():
+        views = torch.cat([objective.augment(x), objective.augment(x)])
+        with amp():
+            loss = objective.encoder(views).pow(2).mean()
+        loss.backward()
+
+    steps = cfg.sampler.steps
+    step = lambda: train_step(model, objective, optimizer, None, None, x, amp=amp)  # noqa: E731
+    times = rounds([step, ebm_train, ebm_sample, encoder_train, lambda: objective.augment(x)], args, device)
+    # encoder_train holds the two views' augmentations; one more is the chain transition
+    ideals = [2 * tr + steps * sp + enc + aug for _, tr, sp, enc, aug in times]
+    seconds, ideal = statistics.median(t[0] for t in times), statistics.median(ideals)
+    ratio = statistics.median(t[0] / i for t, i in zip(times, ideals))
+    return (f"CLEL-small SGLD-{steps}: {seconds:.4f} s/iter; ideal {ideal:.4f} s = 2 EBM training passes + {steps} "
+            f"EBM sampler passes + an encoder pass over 2 views + 1 transition, each timed alone; ratio/ideal {ratio:.3f}")
 
 
 def main() -> None:
@@ -80,20 +181,40 @@ def main() -> None:
     parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32", help="bf16: autocast the forward passes")
     parser.add_argument("--channels-last", action="store_true")
     parser.add_argument("--compile", action="store_true", help="torch.compile the backbone")
+    parser.add_argument("--only", nargs="*", help="labels (prefixes) of the methods to time")
     args = parser.parse_args()
     device = torch.device(args.device)
-    torch.manual_seed(0)
-    data = ImageSet(torch.randint(0, 256, (2 * args.batch, 3, 32, 32), dtype=torch.uint8),
-                    torch.randint(0, 10, (2 * args.batch,)), 10, "synthetic", True)
+    shape = ["model.name=wrn", f"model.depth={args.depth}", f"model.width={args.width}", "model.norm=batch",
+             "model.dropout=0", f"data.px.batch_size={args.batch}", f"data.ce.batch_size={args.batch}",
+             "sampler.buffer.size=1000", "sampler.buffer.init=uniform"]  # the same p0 everywhere: not what is timed
     print(f"WRN-{args.depth}-{args.width} (BatchNorm), batch {args.batch}, 32x32x3, {device}, {args.precision}"
           f"{', channels-last' if args.channels_last else ''}{', compiled' if args.compile else ''}, "
-          f"{args.iters} timed iterations after {args.warmup} warm-up")
-    base = None
-    print(f"{'method':<20} {'s/iter':>9} {'ratio':>7} {'ideal':>6}")
-    for label, preset, overrides, ideal in METHODS:
-        seconds = time_method(preset, overrides, args, data, device)
-        base = base or seconds
-        print(f"{label:<20} {seconds:9.4f} {seconds / base:7.2f} {ideal:6d}")
+          f"{args.iters} timed rounds after {args.warmup} warm-up; medians over rounds\n")
+    softmax, _ = method_step("softmax", [], args, device, shape)
+    print(f"{'method':<20} {'s/iter':>8} {'ratio':>7} {'passes':>9} {'ideal':>7} {'ratio/ideal':>12}   "
+          "sampler pass / softmax step")
+    for label, preset, overrides, n_train, n_sample in METHODS:
+        if args.only and not any(label.startswith(o) for o in args.only):
+            continue
+        step, sampler_pass = method_step(preset, overrides, args, device, shape)
+        times = rounds([step, softmax, sampler_pass], args, device)
+        ratio = statistics.median(m / s for m, s, _ in times)
+        ideal = statistics.median(n_train + n_sample * p / s for _, s, p in times)
+        seconds = statistics.median(m for m, _, _ in times)
+        print(f"{label:<20} {seconds:8.4f} {ratio:7.2f} {f'{n_train}T+{n_sample}S':>9} {ideal:7.2f} "
+              f"{ratio / ideal:12.3f}   {statistics.median(p / s for _, s, p in times):.2f}")
+
+    if not args.only or any("CLEL".startswith(o) for o in args.only):
+        print("\n" + clel_row(args, device))
+
+    # hdgen's JEM step against the naive one, same model (the jem preset's, no BatchNorm) and batch
+    jem_shape = [s for s in shape if s != "model.norm=batch"] + ["data.shared_batch=true"]
+    cfg, model, objective, optimizer = build("jem", [], args, device, jem_shape)
+    x_lab, y_lab, _ = batches(args, device)
+    times = rounds([lambda: train_step(model, objective, optimizer, x_lab, y_lab, None),
+                    lambda: naive_jem_step(model, optimizer, objective.buffer, cfg.sampler, x_lab, y_lab)], args, device)
+    print(f"\nJEM SGLD-20 step, p(x) on the CE batch, no BatchNorm: hdgen {statistics.median(t[0] for t in times):.4f} s, "
+          f"naive {statistics.median(t[1] for t in times):.4f} s, naive/hdgen {statistics.median(n / h for h, n in times):.3f}")
 
 
 if __name__ == "__main__":

@@ -52,6 +52,9 @@ class DataConfig(Section):
     px: StreamConfig = StreamConfig()
     ce: StreamConfig = StreamConfig()
     epoch_by: Literal["px", "ce"] = Field("px", description="which stream's length defines an epoch")
+    shared_batch: bool = Field(
+        False, description="JEM family: the p(x) term reads the CE batch, so one forward pass gives both CE and "
+                           "E(x); data.px is then unused (the official codes draw two batches)")
     eval_sigma: float = Field(0.0, ge=0, description="noise added to evaluation inputs (0 = clean protocol)")
 
 
@@ -207,6 +210,8 @@ class RunConfig(Section):
     @model_validator(mode="after")
     def _consistent(self):
         obj = self.objective
+        if self.data.shared_batch and obj.name != "jem":
+            raise ValueError("data.shared_batch applies to the jem objective only; remove it")
         if obj.name == "clel":
             if self.energy.name != "spherical" or self.sampler.name != "sgld":
                 raise ValueError("the clel objective needs energy.name=spherical and sampler.name=sgld")
@@ -241,7 +246,8 @@ class RunConfig(Section):
         """Whether training reads the unlabelled p(x) stream (JEM's px term, CLEL's data)."""
         if self.objective.name == "clel":
             return True
-        return self.objective.name == "jem" and self.needs_samples and self.objective.px_weight > 0
+        return (self.objective.name == "jem" and self.needs_samples and self.objective.px_weight > 0
+                and not self.data.shared_batch)
 
     @property
     def uses_ce_stream(self) -> bool:

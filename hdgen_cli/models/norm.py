@@ -29,3 +29,15 @@ def frozen_running_stats(model: nn.Module, enabled: bool = True):
             m.momentum = momentum
             if tracked is not None:
                 m.num_batches_tracked.copy_(tracked)
+
+
+def independent_passes(model: nn.Module) -> bool:
+    """Whether forwarding two batches together gives exactly what two separate forwards give: no
+    BatchNorm (batch statistics couple the samples of a pass) and no stateful reparametrisation
+    such as spectral norm (a power iteration per training forward). Then the JEM objective runs
+    data, samples and the CE batch as one forward pass (SPEC §8 pitfall 2 forbids it otherwise).
+    """
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) or hasattr(m, "parametrizations") or m._forward_pre_hooks:
+            return False
+    return True

@@ -4,13 +4,15 @@
     L = w_ce CE(f(x_lab), y) + w_px [mean E(x_data) - mean E(x_q)] + w_pxy [mean E(x_lab, y) - mean E(x_q|y, y)]
         + w_hdge L_con(f(x_lab), y)
 
-CE and L_con share one forward pass of the labelled batch (the official HDGE code runs two).
-HDGE's queue receives that batch's logits after the optimizer step, in training mode only.
+No forward pass is wasted (issue 8): CE, L_con and p(x|y)'s data energy share one forward pass of
+the labelled batch (the official HDGE code runs two), and with data.shared_batch E(x) comes from
+it too. HDGE's queue receives that batch's logits after the optimizer step, in training mode only.
 
-x_q are sampler outputs started from the replay buffer and written back after sampling. The
-order of forward passes (data, sample, samples, CE) follows JEM++'s "alltrain1" so BatchNorm
-running statistics see the same sequence as the official code (SPEC §2.3). Each pass is its own
-BatchNorm batch: data, samples and the CE batch are never concatenated (SPEC §8 pitfall 2).
+x_q are sampler outputs started from the replay buffer and written back after sampling. With
+BatchNorm each pass is its own batch (SPEC §8 pitfall 2), in JEM++'s "alltrain1" order (data,
+sample, samples, CE) so running statistics see the official sequence (SPEC §2.3). A model
+without batch coupling (no BatchNorm, no spectral norm, as the JEM and HDGE presets) forwards
+data, samples and the CE batch as one concatenated batch instead: the same numbers, one pass.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import torch
 
 from hdgen_cli.errors import CheckpointError
+from hdgen_cli.models.norm import independent_passes
 from hdgen_cli.objectives.base import Objective, StepOutput, section
 from hdgen_cli.objectives.hdge import LogitQueue, contrastive_log_qxy
 from hdgen_cli.objectives.terms import contrastive_divergence, cross_entropy, energy_l2
@@ -49,39 +52,68 @@ class JEMObjective(Objective):
                                   f"{self.queue.size} with {self.queue.logits.shape[1]} classes; resume with the run's own config")
         self.queue.load_state_dict(saved)
 
+    def _chains(self, model, name: str, n: int, y, chains) -> torch.Tensor:
+        """Reuse the chains SAM's first pass drew, or refine n chains from the buffer."""
+        return chains[name] if chains else self.refine(model, n, y)
+
     def __call__(self, model, x_lab: torch.Tensor, y_lab: torch.Tensor, x_data: torch.Tensor | None,
                  chains: dict[str, torch.Tensor] | None = None) -> StepOutput:
+        """`x_data` None means the p(x) term reads the labelled batch (data.shared_batch)."""
         cfg = self.cfg
+        px, pxy = cfg.px_weight > 0, cfg.pxy_weight > 0
+        own_data = px and x_data is not None
+        x_q = x_qy = s_data = s_q = s_qy = None
+        if independent_passes(model):
+            # No batch coupling: draw every chain first, then one forward pass over all batches.
+            x_q = self._chains(model, "px", len(x_data) if own_data else len(x_lab), None, chains) if px else None
+            x_qy = self._chains(model, "pxy", len(y_lab), y_lab, chains) if pxy else None
+            batches = [x_lab] + [b for b in (x_data if own_data else None, x_q, x_qy) if b is not None]
+            split = iter(model.scores(torch.cat(batches)).split([len(b) for b in batches]))
+            s_lab = next(split)
+            s_data = next(split) if own_data else None
+            s_q, s_qy = (next(split) if px else None), (next(split) if pxy else None)
+        else:
+            # One BatchNorm batch per pass, in the official "alltrain1" order: data, sample, samples, CE.
+            if own_data:
+                s_data = model.scores(x_data)
+            elif px:
+                s_lab = model.scores(x_lab)
+            if px:
+                x_q = self._chains(model, "px", len(x_data) if own_data else len(x_lab), None, chains)
+                s_q = model.scores(x_q)
+            if not px or own_data:
+                s_lab = model.scores(x_lab)
+            if pxy:
+                x_qy = self._chains(model, "pxy", len(y_lab), y_lab, chains)
+                s_qy = model.scores(x_qy)
+
         out = StepOutput(loss=torch.zeros((), device=x_lab.device))
-        if cfg.px_weight > 0:
-            e_data = model.energy(x_data)
-            x_q = chains["px"] if chains else self.refine(model, len(x_data))
-            out.chains["px"] = x_q
-            e_q = model.energy(x_q)
+        if px:
+            e_data = model.energy_from_scores(s_data if own_data else s_lab)
+            e_q = model.energy_from_scores(s_q)
+            out.chains["px"], out.samples = x_q, x_q
             out.terms["px"] = contrastive_divergence(e_data, e_q)
             out.loss = out.loss + cfg.px_weight * out.terms["px"]
             if cfg.l2_weight > 0:
                 out.terms["l2"] = energy_l2(e_data, e_q)
                 out.loss = out.loss + cfg.l2_weight * out.terms["l2"]
             out.stats["e_data"], out.stats["e_samples"] = e_data.detach().mean(), e_q.detach().mean()
-            out.samples = x_q
-        scores = model.scores(x_lab)
         if cfg.ce_weight > 0:
-            out.terms["ce"] = cross_entropy(scores, y_lab)
+            out.terms["ce"] = cross_entropy(s_lab, y_lab)
             out.loss = out.loss + cfg.ce_weight * out.terms["ce"]
         if cfg.hdge_weight > 0:
             h = cfg.hdge
             queue = self.queue.logits if self.queue is not None else None
-            out.terms["hdge"] = contrastive_log_qxy(scores, y_lab, queue, h.temperature, h.positive)
+            out.terms["hdge"] = contrastive_log_qxy(s_lab, y_lab, queue, h.temperature, h.positive)
             out.loss = out.loss + cfg.hdge_weight * out.terms["hdge"]
             if model.training and chains is None:  # enqueued by after_step; SAM's second pass adds nothing
-                self.pending = scores.detach()
-        if cfg.pxy_weight > 0:
-            x_qy = chains["pxy"] if chains else self.refine(model, len(y_lab), y_lab)
+                self.pending = s_lab.detach()
+        if pxy:
             out.chains["pxy"] = x_qy
-            out.terms["pxy"] = contrastive_divergence(model.energy_from_scores(scores, y_lab), model.energy(x_qy, y_lab))
+            out.terms["pxy"] = contrastive_divergence(model.energy_from_scores(s_lab, y_lab),
+                                                      model.energy_from_scores(s_qy, y_lab))
             out.loss = out.loss + cfg.pxy_weight * out.terms["pxy"]
             if out.samples is None:
                 out.samples = x_qy
-        out.stats["acc"] = (scores.detach().argmax(1) == y_lab).float().mean()
+        out.stats["acc"] = (s_lab.detach().argmax(1) == y_lab).float().mean()
         return out

@@ -51,16 +51,31 @@ def sgld_step(
 
 
 @contextmanager
+def input_gradients_only(model: nn.Module):
+    """Parameters stop requiring gradients for the duration, so sampler passes record no autograd
+    edges to the weights (no weight-gradient bookkeeping, no AccumulateGrad); restored after."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)
+
+
+@contextmanager
 def model_mode(model: nn.Module, mode: str, freeze_bn_stats: bool = False):
     """Run a sampler with the model in `mode` ("eval" or "train"), then restore its mode.
 
     In train mode BatchNorm uses the chains' batch statistics (JEM++, SADA); `freeze_bn_stats`
-    keeps those passes from updating the running statistics.
+    keeps those passes from updating the running statistics. Sampler passes differentiate the
+    input only (`input_gradients_only`).
     """
     was_training = model.training
     model.train(mode == "train")
     try:
-        with frozen_running_stats(model, enabled=freeze_bn_stats and mode == "train"):
+        with frozen_running_stats(model, enabled=freeze_bn_stats and mode == "train"), input_gradients_only(model):
             yield
     finally:
         model.train(was_training)
