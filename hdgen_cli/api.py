@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from hdgen_cli.config import load_config, override_config  # noqa: F401 - re-exported
 from hdgen_cli.config.schema import RunConfig, SamplerConfig
 from hdgen_cli.data import from_model_range, make_splits, to_uint8, unit_to_model_range
+from hdgen_cli.distributed import map_rows
 from hdgen_cli.errors import UsageError
 from hdgen_cli.evaluation import classify_metrics
 from hdgen_cli.parts import DataInfo, build_buffer, build_model, build_p0, build_sampler, resolve_device
@@ -301,31 +302,37 @@ def attack(path: str | Path, kind: str = "pgd-linf", eps: list[float] | None = N
     gen = torch.Generator().manual_seed(seed)
     idx = torch.randperm(len(data), generator=gen)[:n]
     u, y = data.images[idx].to(dev).float() / 255.0, data.labels[idx].to(dev)
+    target = y  # untargeted; a seeded other label for targeted C&W
+    if kind == "cw-l2" and targeted:
+        shift = torch.randint(1, loaded.info.num_classes, (len(y),), generator=gen).to(dev)
+        target = (y + shift) % loaded.info.num_classes
+    norm = "linf" if kind == "pgd-linf" else "l2"
+    eps = eps or ([8 / 255] if norm == "linf" else [0.5])
+    steps = steps or ((1000 if targeted else 100) if kind == "cw-l2" else (40 if norm == "linf" else 50))
     torch.manual_seed(seed)
-    clean = float((clf.predict(u) == y).float().mean())
-    result = {"attack": kind, "n": len(y), "clean_accuracy": clean, "seed": seed, **defense_info}
+
+    def rows(u, y, target):  # per image: clean correct, then C&W (success, L2) or PGD robust correct per eps
+        cols = [clf.predict(u) == y]
+        if kind == "cw-l2":
+            adv, ok = carlini_wagner_l2(clf, u, y, target if targeted else None, steps=steps)
+            cols += [ok, (adv - u).flatten(1).norm(dim=1)]
+        else:
+            cols += [clf.predict(pgd(clf, u, y, e, norm, steps, step_size, random_start)) == y for e in eps]
+        return torch.stack([c.double() for c in cols], 1)
+
+    table = map_rows(rows, u, y, target)  # under torchrun each rank attacks its shard
+    result = {"attack": kind, "n": len(y), "clean_accuracy": float(table[:, 0].mean()), "seed": seed, **defense_info}
     if kind == "cw-l2":
-        target = None
-        if targeted:  # a random label other than y, seeded
-            shift = torch.randint(1, loaded.info.num_classes, (len(y),), generator=gen).to(dev)
-            target = (y + shift) % loaded.info.num_classes
-        adv, ok = carlini_wagner_l2(clf, u, y, target, steps=steps or (1000 if targeted else 100))
-        norms = (adv - u).flatten(1).norm(dim=1)[ok]
-        result.update(targeted=targeted, steps=steps or (1000 if targeted else 100), success_rate=float(ok.float().mean()),
-                      mean_l2=float(norms.mean()) if len(norms) else None)
+        ok, norms = table[:, 1].bool(), table[:, 2]
+        result.update(targeted=targeted, steps=steps, success_rate=float(ok.double().mean()),
+                      mean_l2=float(norms[ok].mean()) if ok.any() else None)
     else:
-        norm = "linf" if kind == "pgd-linf" else "l2"
-        eps = eps or ([8 / 255] if norm == "linf" else [0.5])
-        steps = steps or (40 if norm == "linf" else 50)
-        rows = []
-        for e in eps:
-            adv = pgd(clf, u, y, e, norm, steps, step_size, random_start)
-            rows.append({"eps": e, "robust_accuracy": float((clf.predict(adv) == y).float().mean())})
+        rows_out = [{"eps": e, "robust_accuracy": float(table[:, 1 + i].mean())} for i, e in enumerate(eps)]
         png = Path(plot) if plot else loaded.checkpoint.path.parent / f"attack-{kind}.png"
         from hdgen_cli.evaluation.plots import robustness_curve
 
         result.update(norm=norm, steps=steps, step_size=step_size or "2.5*eps/steps", random_start=random_start,
-                      results=rows, png=str(robustness_curve(rows, clean, kind, png)))
+                      results=rows_out, png=str(robustness_curve(rows_out, result["clean_accuracy"], kind, png)))
     return {**result, **_protocol(loaded, cfg, "test", 0.0)}
 
 

@@ -40,15 +40,19 @@ class DataInfo:
 
 
 def resolve_device(name: str) -> torch.device:
+    """The torch device `name` names; under torchrun also joins the process group and picks this
+    rank's GPU (hdgen_cli.distributed)."""
+    from hdgen_cli.distributed import setup
+
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return setup(torch.device("cuda" if torch.cuda.is_available() else "cpu"))
     try:
         device = torch.device(name)
     except RuntimeError:
         raise UsageError(f"unknown device '{name}'; use auto, cpu, cuda or cuda:N") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise UsageError(f"device '{name}' requested but no CUDA GPU is available; use train.device=cpu")
-    return device
+    return setup(device)
 
 
 def build_model(config: RunConfig, info: DataInfo) -> EnergyModel:

@@ -65,4 +65,13 @@ def run(argv: list[str] | None = None) -> int:
 
 
 def main() -> None:
-    sys.exit(run())
+    from hdgen_cli import distributed
+
+    if distributed.launched() and not distributed.is_main():
+        sys.stdout = open(os.devnull, "w")  # under torchrun only rank 0 prints results; errors still reach stderr
+    code = run()
+    if distributed.active():
+        import torch.distributed as dist
+
+        dist.destroy_process_group()
+    sys.exit(code)

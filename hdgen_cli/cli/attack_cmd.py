@@ -22,7 +22,7 @@ def attack(
     defense: str = typer.Option("none", "--defense", help="none, or sgld:steps=L (purification; attacked with BPDA + EOT)"),
     eot: int = typer.Option(15, "--eot", min=1, help="gradient samples per step against a stochastic defence"),
     votes: int = typer.Option(150, "--votes", min=1, help="purifications voting on a defended prediction"),
-    n: int = typer.Option(500, "--n", min=1, help="test images (a seeded subset)"),
+    n: int = typer.Option(500, "--n", "--count", min=1, help="test images (a seeded subset); --count under torchrun"),
     seed: int = typer.Option(0, "--seed"),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="curve PNG (default next to the checkpoint)"),
     data_dir: DataDirOpt = None,

@@ -15,7 +15,7 @@ def ood(
     ckpt: CkptOpt,
     score: Optional[list[str]] = typer.Option(None, "--score", "-s", help="logpx, maxprob or grad-norm; repeat for several (default: all that apply)"),
     sets: Optional[list[str]] = typer.Option(None, "--ood", help="interp, uniform, constant or a dataset name (svhn, cifar100, celeba, ...); repeat (default: the three generated sets)"),
-    n: int = typer.Option(1000, "--n", min=1, help="images per side"),
+    n: int = typer.Option(1000, "--n", "--count", min=1, help="images per side; --count under torchrun"),
     sigma: SigmaOpt = None,
     beta_ood: float = typer.Option(0.1, "--beta-ood", min=0.0, help="CLEL: weight of the encoder term in s(x)"),
     out_dir: Optional[Path] = typer.Option(None, "--out-dir", help="where the histogram PNGs go (default next to the checkpoint)"),

@@ -15,7 +15,7 @@ def sample(
     ckpt: CkptOpt,
     klass: Optional[int] = typer.Option(None, "--class", "-k", min=0, help="sample p(x|y=K) instead of p(x)"),
     steps: Optional[int] = typer.Option(None, "--steps", min=0, help="sampler steps (default: the training sampler's)"),
-    n: int = typer.Option(64, "--n", min=1, help="number of samples"),
+    n: int = typer.Option(64, "--n", "--count", min=1, help="number of samples; --count under torchrun"),
     init: str = typer.Option("noise", "--init", help="noise (fresh chains from p0) or buffer (saved replay buffer)"),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="PNG path (default <run dir>/sample-*.png)"),
     seed: Optional[int] = typer.Option(None, "--seed", help="random seed"),

@@ -44,6 +44,8 @@ def train(
 ) -> None:
     """Train a model; prints test accuracy and writes checkpoints, metrics.jsonl and a sample grid."""
     from hdgen_cli import api
+    from hdgen_cli.distributed import share_from_main
+    from hdgen_cli.parts import resolve_device
     from hdgen_cli.train.checkpoint import load_checkpoint
 
     extra = list(overrides or []) + data_overrides(data_dir, download)
@@ -54,12 +56,15 @@ def train(
             raise UsageError("--resume takes its config from the checkpoint; drop --preset (overrides are allowed)")
         ckpt = load_checkpoint(resume)
         config = api.override_config(ckpt.config, extra)
-        run_dir = ckpt.path.parent if out is None else _run_dir(out, "", "", force=True)
         resume_path = ckpt.path
     else:
         config = api.load_config(preset or "quickstart", extra)
-        run_dir = _run_dir(out, config.output.root, config.name, force)
         resume_path = None
+    resolve_device(config.train.device)  # under torchrun: join the process group before choosing the run dir
+    if resume is not None:
+        run_dir = ckpt.path.parent if out is None else share_from_main(lambda: _run_dir(out, "", "", force=True))
+    else:  # rank 0 picks (and checks) the directory; every rank uses its choice
+        run_dir = share_from_main(lambda: _run_dir(out, config.output.root, config.name, force))
     result = api.train(config, run_dir, resume=resume_path, quiet=quiet)
     if json_out:
         emit_json(result.to_dict())

@@ -19,6 +19,8 @@ class EnergyModel(nn.Module):
     """
 
     has_classifier = True  # False for unsupervised heads (CLEL): no accuracy, no p(y|x)
+    # Methods that run the network; under torchrun the trainer routes them through DDP's forward.
+    forward_methods: tuple[str, ...] = ("scores", "energy")
 
     def __init__(self, backbone: nn.Module):
         super().__init__()
@@ -33,8 +35,11 @@ class EnergyModel(nn.Module):
     def energy(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         return self.energy_from_scores(self.scores(x), y)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.scores(x)
+    def forward(self, *args, method: str = "scores", **kwargs) -> torch.Tensor:
+        """`model(x)` is `scores(x)`; `model(x, method="energy")` runs another of `forward_methods`."""
+        if method not in self.forward_methods:
+            raise ValueError(f"{type(self).__name__} has no forward method {method!r}")
+        return getattr(self, method)(*args, **kwargs)
 
     def calibrate(self, data, pixel_range: str) -> dict[str, float]:
         """Fit post-hoc constants of the head on the training data (GMMC's gamma-hat); none by default."""

@@ -49,6 +49,8 @@ def max_mahalanobis_means(num_classes: int, dim: int, scale: float) -> torch.Ten
 class MMCEnergy(EnergyModel):
     """phi(x) = backbone.features(x) against fixed means; scores are -E_gamma(x, y) for every y."""
 
+    forward_methods = ("scores", "energy", "half_sq_distances", "latent_energy")
+
     def __init__(self, backbone, cfg, num_classes: int):
         super().__init__(backbone)
         if getattr(backbone, "head", None) is not None:

@@ -24,6 +24,8 @@ from hdgen_cli.errors import UsageError
 class SphericalLatentEnergy(EnergyModel):
     has_classifier = False
 
+    forward_methods = ("scores", "energy", "features", "direction", "conditional_energy")
+
     def __init__(self, backbone, cfg, num_classes: int | None = None):
         super().__init__(backbone)
         from hdgen_cli.models.clel import Projector

@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 
 from hdgen_cli.data import ImageSet, to_model_range
+from hdgen_cli.distributed import map_rows
 
 
 def reliability_table(confidence: torch.Tensor, correct: torch.Tensor, bins: int = 20) -> list[dict]:
@@ -33,20 +34,25 @@ def expected_calibration_error(table: list[dict]) -> float:
 
 @torch.no_grad()
 def predict(model, data: ImageSet, pixel_range: str, sigma: float = 0.0, batch_size: int = 500):
-    """(p(y|x) [N, C], labels [N]) on CPU, model in eval mode."""
+    """(p(y|x) [N, C], labels [N]) on CPU, model in eval mode; each rank scores its shard under torchrun."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
-    probs = []
-    try:
-        for start in range(0, len(data), batch_size):
-            x = to_model_range(data.images[start:start + batch_size].to(device), pixel_range)
+
+    def rows(images):
+        probs = [torch.zeros(0, data.num_classes, dtype=torch.float64)]  # an empty shard keeps its width
+        for start in range(0, len(images), batch_size):
+            x = to_model_range(images[start:start + batch_size].to(device), pixel_range)
             if sigma > 0:
                 x = x + sigma * torch.randn_like(x)
             probs.append(model.scores(x).double().softmax(1).cpu())
+        return torch.cat(probs)
+
+    try:
+        probs = map_rows(rows, data.images)
     finally:
         model.train(was_training)
-    return torch.cat(probs), data.labels.cpu()
+    return probs, data.labels.cpu()
 
 
 def calibration(model, data: ImageSet, pixel_range: str, bins: int = 20, sigma: float = 0.0) -> dict:

@@ -20,6 +20,7 @@ from typing import Callable
 import torch
 
 from hdgen_cli.data import ImageSet, resize_u8, to_model_range
+from hdgen_cli.distributed import map_rows
 from hdgen_cli.errors import UsageError
 
 GENERATED = ("interp", "uniform", "constant")
@@ -66,9 +67,14 @@ def match_images(data: ImageSet, channels: int, size: int) -> torch.Tensor:
 
 def score_batches(name: str, model, log_density: LogDensity, images: torch.Tensor, pixel_range: str,
                   sigma: float = 0.0, batch_size: int = 250) -> torch.Tensor:
-    """Score uint8 `images` with `name`, in batches, model in eval mode; returns a CPU float64 tensor."""
+    """Score uint8 `images` with `name`, in batches, model in eval mode; returns a CPU float64 tensor.
+    Under torchrun each rank scores its shard."""
+    return map_rows(lambda rows: _score_rows(name, model, log_density, rows, pixel_range, sigma, batch_size), images)
+
+
+def _score_rows(name, model, log_density, images, pixel_range, sigma, batch_size) -> torch.Tensor:
     device = next(model.parameters()).device
-    out = []
+    out = [torch.zeros(0, dtype=torch.float64)]
     for start in range(0, len(images), batch_size):
         x = to_model_range(images[start:start + batch_size].to(device), pixel_range)
         if sigma > 0:

@@ -14,6 +14,17 @@ def _pyplot():
     return plt
 
 
+def _save(plt, fig, path: Path) -> Path:
+    """Write the figure (rank 0 only under torchrun: every rank holds the same gathered results)."""
+    from hdgen_cli.distributed import is_main
+
+    if is_main():
+        fig.tight_layout()
+        fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def reliability_diagram(table: list[dict], ece: float, path: Path) -> Path:
     """Accuracy per confidence bin against the diagonal, with the ECE in the title."""
     plt = _pyplot()
@@ -25,10 +36,7 @@ def reliability_diagram(table: list[dict], ece: float, path: Path) -> Path:
     ax.plot([0, 1], [0, 1], "k--", linewidth=1, label="perfect calibration")
     ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="confidence", ylabel="accuracy", title=f"ECE {100 * ece:.2f} %")
     ax.legend(loc="upper left")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def score_histogram(scores: dict[str, "list[float]"], title: str, path: Path) -> Path:
@@ -39,10 +47,7 @@ def score_histogram(scores: dict[str, "list[float]"], title: str, path: Path) ->
         ax.hist(values, bins=50, alpha=0.5, density=True, label=name)
     ax.set(xlabel="score (higher = more in-distribution)", ylabel="density", title=title)
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def robustness_curve(rows: list[dict], clean: float, title: str, path: Path) -> Path:
@@ -51,7 +56,4 @@ def robustness_curve(rows: list[dict], clean: float, title: str, path: Path) -> 
     fig, ax = plt.subplots(figsize=(4.5, 3.5))
     ax.plot([0] + [r["eps"] for r in rows], [clean] + [r["robust_accuracy"] for r in rows], "o-")
     ax.set(xlabel="eps ([0, 1] scale)", ylabel="robust accuracy", ylim=(0, 1), title=title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 import torch
 
+from hdgen_cli.distributed import unwrap
+
 
 def section(state: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
     """The entries of a flat state dict under `prefix.`, with the prefix removed."""
@@ -38,6 +40,10 @@ class Objective:
     def bind(self, model) -> None:
         """Called once with the model being trained (CLEL keeps an EMA copy of it)."""
 
+    def replicate(self, wrap) -> None:
+        """Called under torchrun with `wrap(module) -> module` (DDP): objectives with trainable
+        networks of their own (CLEL's encoder) route those networks' forwards through it."""
+
     def after_step(self) -> None:
         """Called once the optimizer has stepped (HDGE enqueues the step's logits here)."""
 
@@ -51,6 +57,6 @@ class Objective:
     def refine(self, model, batch: int, y: torch.Tensor | None = None) -> torch.Tensor:
         """Draw chains from the buffer, run the sampler, write them back (training only)."""
         x0, idx = self.buffer.draw(batch, y)
-        x_q = self.sampler.run(model, x0, y)
+        x_q = self.sampler.run(unwrap(model), x0, y)  # sampler passes need no DDP gradient sync
         self.buffer.update(idx, x_q)
         return x_q

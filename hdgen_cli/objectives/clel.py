@@ -44,6 +44,7 @@ class CLELObjective(Objective):
 
         c = cfg.clel
         self.encoder = build_encoder(info.channels, c.encoder_width).to(device)
+        self.encoder_forward = self.encoder  # DDP over the encoder under torchrun (`replicate`)
         self.encoder_opt = build_optimizer(c.encoder_optim, self.encoder.parameters())
         self.augment = StrongAugment()
         self.ema_model: EMA | None = None
@@ -63,7 +64,7 @@ class CLELObjective(Objective):
         f_pos, f_neg = model.features(x_pos), model.features(x_neg)
         e_pos, e_neg = 0.5 * f_pos.pow(2).sum(1), 0.5 * f_neg.pow(2).sum(1)
         views = torch.cat([self.augment(x_data), self.augment(x_data)])
-        u = F.normalize(self.encoder(views), dim=1)
+        u = F.normalize(self.encoder_forward(views), dim=1)
         z_pos = u[:len(x_pos)].detach()
         latent = (model.direction(f_pos) * z_pos).sum(1).mean()
         cd = e_pos.mean() - e_neg.mean()
@@ -75,6 +76,9 @@ class CLELObjective(Objective):
                          samples=x_neg, chains={"neg": x_neg})
         out.stats["e_data"], out.stats["e_samples"] = e_pos.detach().mean(), e_neg.detach().mean()
         return out
+
+    def replicate(self, wrap) -> None:
+        self.encoder_forward = wrap(self.encoder)
 
     def after_step(self) -> None:
         lr = lr_at(self.cfg.clel.encoder_optim, self.iteration, int(self.epoch), self.total_iters)

@@ -18,18 +18,20 @@ class TrainingDiverged(HdgenError):
 
 
 class DivergenceGuard:
-    def __init__(self, threshold: float, run_dir: Path, resume_hint: Path):
-        self.threshold, self.run_dir, self.resume_hint = threshold, run_dir, resume_hint
+    def __init__(self, threshold: float, run_dir: Path, resume_hint: Path, write: bool = True):
+        self.threshold, self.run_dir, self.resume_hint, self.write = threshold, run_dir, resume_hint, write
         self.history: list[float] = []
         self.last_samples: torch.Tensor | None = None
 
-    def check(self, out, iteration: int, read_loss: bool) -> float | None:
-        """Raise TrainingDiverged on a bad loss; return the loss value when `read_loss` (a host sync)."""
+    def check(self, out, iteration: int, read_loss: bool, loss: torch.Tensor | None = None) -> float | None:
+        """Raise TrainingDiverged on a bad loss; return the loss value when `read_loss` (a host sync).
+        `loss` replaces out.loss for the decision (the mean over ranks under torchrun)."""
         if out.samples is not None:
             self.last_samples = out.samples
-        value = float(out.loss.detach()) if read_loss else None
-        if not torch.isfinite(out.loss) or (value is not None and abs(value) > self.threshold):
-            loss = float(out.loss.detach())
+        loss_t = (out.loss if loss is None else loss).detach()
+        value = float(loss_t) if read_loss else None
+        if not torch.isfinite(loss_t) or (value is not None and abs(value) > self.threshold):
+            loss = float(loss_t)
             snap = self.snapshot(loss)
             start = f"resume from {self.resume_hint}" if self.resume_hint.exists() else "start again"
             raise TrainingDiverged(f"training diverged at iteration {iteration} (loss {loss:.3g}); snapshot in {snap}. "
@@ -40,6 +42,8 @@ class DivergenceGuard:
 
     def snapshot(self, loss: float) -> Path:
         snap = self.run_dir / "diverged.safetensors"
+        if not self.write:  # only rank 0 writes
+            return snap
         samples = self.last_samples if self.last_samples is not None else torch.zeros(0)
         save_file({"samples": samples.detach().cpu().contiguous(),
                    "loss_history": torch.tensor(self.history + [loss], dtype=torch.float64)}, str(snap))

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import torch
 
+from hdgen_cli import distributed as dist
 from hdgen_cli.config.schema import RunConfig
 from hdgen_cli.data import BatchStream, BatchTransform, make_splits
 from hdgen_cli.evaluation import classify_metrics
@@ -51,20 +52,25 @@ def _scalar(t) -> float:
 def train(config: RunConfig, run_dir: str | Path, resume: str | Path | None = None, quiet: bool = False) -> TrainResult:
     t_start = time.perf_counter()
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.json").write_text(config.model_dump_json(indent=2))
     cfg, tc = config, config.train
+    device = resolve_device(tc.device)  # joins the process group under torchrun
+    main, rank = dist.is_main(), dist.rank()
+    if main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "config.json").write_text(config.model_dump_json(indent=2))
 
     # ------------------------------------------------------------------ 1. data
-    torch.manual_seed(tc.seed)
-    device = resolve_device(tc.device)
+    # Under torchrun every rank draws its own augmentations, chains and buffer (seed + rank); DDP
+    # broadcasts rank 0's initial weights. Each rank streams its own equal shard of the images.
+    torch.manual_seed(tc.seed + rank)
     splits = make_splits(cfg.data)
     train_set = splits.train.to(device)
     info = DataInfo(train_set.channels, train_set.image_size, train_set.num_classes, cfg.data.pixel_range)
+    shard = train_set.subset(dist.shard_indices(len(train_set), drop_last=True)) if dist.world_size() > 1 else train_set
 
     def stream(sc, seed_offset):
         transform = BatchTransform.from_config(sc, cfg.data, train_set.default_flip)
-        return BatchStream(train_set, sc.batch_size, transform, seed=tc.seed + seed_offset)
+        return BatchStream(shard, sc.batch_size, transform, seed=tc.seed + seed_offset + 1000 * rank)
 
     streams = {"ce": stream(cfg.data.ce, 0)} if cfg.uses_ce_stream else {}
     if cfg.uses_px_stream:
@@ -76,14 +82,14 @@ def train(config: RunConfig, run_dir: str | Path, resume: str | Path | None = No
     # ------------------------------------------------------------------ 2. model, sampler, optimizer
     model = prepare_model(build_model(cfg, info).to(device), tc.channels_last, tc.compile)
     sampler = build_sampler(cfg, info) if cfg.needs_samples else None
-    buffer = build_buffer(cfg, info, device, train_set=train_set, cache_dir=run_dir) if sampler else None
+    buffer = build_buffer(cfg, info, device, train_set=train_set, cache_dir=run_dir if main else None) if sampler else None
     objective = build_objective(cfg.objective, sampler, buffer, info, device)
     objective.bind(model)
     classifies = model.has_classifier  # unsupervised heads (CLEL) get no accuracy
     optimizer = build_optimizer(cfg.optim, model.parameters())
 
     live_fid = None
-    if tc.fid_every and buffer is not None:
+    if tc.fid_every and buffer is not None and main:
         from hdgen_cli.evaluation.generation import LiveFID, build_extractor
 
         extractor = build_extractor(tc.fid_features, tc.fid_inception_weights, info.shape, device)
@@ -101,17 +107,25 @@ def train(config: RunConfig, run_dir: str | Path, resume: str | Path | None = No
         for name, s in streams.items():
             s.load_state_dict(ckpt.section(f"stream.{name}"))
         restore_rng(ckpt)
+        if rank:  # the checkpoint holds rank 0's generator states: the other ranks draw their own again
+            torch.manual_seed(tc.seed + rank + ckpt.position.get("iteration", 0))
         start_iter, best_valid = ckpt.position.get("iteration", 0), ckpt.position.get("best_valid")
+    # Under torchrun the objective's network calls go through DDP (gradients averaged on backward);
+    # samplers keep using the plain model.
+    train_model = dist.replicate(model, device)
+    objective.replicate(lambda module: dist.replicate_module(module, device))
 
-    def checkpoint(path: Path, iteration: int) -> Path:
+    def checkpoint(path: Path, iteration: int) -> Path | None:
+        if not main:
+            return None
         position = {"iteration": iteration, "epoch": iteration / iters_per_epoch, "best_valid": best_valid}
         return save_checkpoint(path, model=model, config=cfg, info=info, position=position, optimizer=optimizer,
                                buffer=buffer, streams=streams,
                                extra={f"objective.{k}": v for k, v in objective.state_dict().items()})
 
     # ------------------------------------------------------------------ 4. loop
-    guard = DivergenceGuard(tc.divergence_threshold, run_dir, run_dir / LAST)
-    with Monitor(run_dir / "metrics.jsonl", quiet=quiet) as monitor:
+    guard = DivergenceGuard(tc.divergence_threshold, run_dir, run_dir / LAST, write=main)
+    with Monitor(run_dir / "metrics.jsonl" if main else None, quiet=quiet or not main) as monitor:
         monitor.event(f"training {cfg.name} on {cfg.data.name} ({len(train_set)} images, {iters_per_epoch} it/epoch, "
                       f"{total_iters} iterations) on {device}; run dir {run_dir}")
         model.train()
@@ -125,20 +139,21 @@ def train(config: RunConfig, run_dir: str | Path, resume: str | Path | None = No
             x_lab, y_lab = streams["ce"].next() if "ce" in streams else (None, None)
             x_data = streams["px"].next()[0] if "px" in streams else None
             read_loss = it % tc.log_every == 0 or it == total_iters  # .item() syncs with the device
-            out, loss_value = train_step(model, objective, optimizer, x_lab, y_lab, x_data,
-                                         check=lambda o: guard.check(o, it, read_loss),
+            out, loss_value = train_step(train_model, objective, optimizer, x_lab, y_lab, x_data,
+                                         check=lambda o: guard.check(o, it, read_loss, loss=dist.mean_tensor(o.loss)),
                                          amp=lambda: autocast(tc.precision, device))
 
             if loss_value is not None:
+                values = {k: _scalar(v) for k, v in {**out.terms, **out.stats}.items()}
                 record = {"iter": it, "epoch": round(it / iters_per_epoch, 3), "loss": loss_value, "lr": lr}
-                record.update({k: _scalar(v) for k, v in out.terms.items()})
-                record.update({k: _scalar(v) for k, v in out.stats.items()})
+                record.update(dist.mean_across_ranks(values))
                 monitor.step(record)
 
             if it % iters_per_epoch == 0 or it == total_iters:
                 done_epochs = math.ceil(it / iters_per_epoch)
                 evaluating = classifies and splits.valid is not None and (done_epochs % tc.eval_every == 0 or it == total_iters)
                 if evaluating or done_epochs % tc.ckpt_every == 0 or it == total_iters:
+                    dist.average_buffers(model)  # one set of BatchNorm running statistics for all ranks
                     calibrated = model.calibrate(train_set, cfg.data.pixel_range)  # GMMC's gamma-hat
                     if calibrated:
                         monitor.event(f"epoch {done_epochs}: " + "  ".join(f"{k} {v:.4g}" for k, v in calibrated.items()),
@@ -167,7 +182,8 @@ def train(config: RunConfig, run_dir: str | Path, resume: str | Path | None = No
                           {"test_accuracy": test["accuracy"], "test_nll": test["nll"]})
         samples_png = None
         if buffer is not None:
-            samples_png = str(write_final_samples(model, sampler, buffer, cfg, info, run_dir))
+            if main:
+                samples_png = str(write_final_samples(model, sampler, buffer, cfg, info, run_dir))
 
     best = run_dir / BEST
     return TrainResult(str(run_dir), str(last), str(best) if best.exists() else None, total_iters,
