@@ -84,10 +84,6 @@ def rounds(fns, args, device) -> list[list[float]]:
     return [[clock(fn, device) for fn in fns] for _ in range(args.iters)]
 
 
-def timed(fn, args, device) -> float:
-    return statistics.median(r[0] for r in rounds([fn], args, device))
-
-
 def batches(args, device, pixel_range="symmetric"):
     torch.manual_seed(0)
     images = torch.randint(0, 256, (2 * args.batch, 3, 32, 32), dtype=torch.uint8)
