@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import torch
 
-from hdgen_cli.data import ImageSet, to_model_range
-from hdgen_cli.distributed import map_rows
+from hdgen_cli.data import ImageSet
+from hdgen_cli.evaluation.classify import eval_scores
 
 
 def reliability_table(confidence: torch.Tensor, correct: torch.Tensor, bins: int = 20) -> list[dict]:
@@ -32,26 +32,9 @@ def expected_calibration_error(table: list[dict]) -> float:
     return sum(row["count"] / n * abs(row["accuracy"] - row["confidence"]) for row in table if row["count"])
 
 
-@torch.no_grad()
 def predict(model, data: ImageSet, pixel_range: str, sigma: float = 0.0, batch_size: int = 500):
-    """(p(y|x) [N, C], labels [N]) on CPU, model in eval mode; each rank scores its shard under torchrun."""
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-
-    def rows(images):
-        probs = [torch.zeros(0, data.num_classes, dtype=torch.float64)]  # an empty shard keeps its width
-        for start in range(0, len(images), batch_size):
-            x = to_model_range(images[start:start + batch_size].to(device), pixel_range)
-            if sigma > 0:
-                x = x + sigma * torch.randn_like(x)
-            probs.append(model.scores(x).double().softmax(1).cpu())
-        return torch.cat(probs)
-
-    try:
-        probs = map_rows(rows, data.images)
-    finally:
-        model.train(was_training)
+    """(p(y|x) [N, C] float64, labels [N]) on CPU, model in eval mode (see `eval_scores`)."""
+    probs = eval_scores(model, data, pixel_range, sigma, batch_size).double().softmax(1).cpu()
     return probs, data.labels.cpu()
 
 

@@ -62,34 +62,31 @@ class JEMObjective(Objective):
         cfg = self.cfg
         px, pxy = cfg.px_weight > 0, cfg.pxy_weight > 0
         own_data = px and x_data is not None
+        data = x_data if own_data else x_lab  # the p(x) data batch: its own, or the CE batch (shared)
         x_q = x_qy = s_data = s_q = s_qy = None
         if independent_passes(model):
             # No batch coupling: draw every chain first, then one forward pass over all batches.
-            x_q = self._chains(model, "px", len(x_data) if own_data else len(x_lab), None, chains) if px else None
+            x_q = self._chains(model, "px", len(data), None, chains) if px else None
             x_qy = self._chains(model, "pxy", len(y_lab), y_lab, chains) if pxy else None
             batches = [x_lab] + [b for b in (x_data if own_data else None, x_q, x_qy) if b is not None]
             split = iter(model.scores(torch.cat(batches)).split([len(b) for b in batches]))
             s_lab = next(split)
-            s_data = next(split) if own_data else None
+            s_data = next(split) if own_data else s_lab
             s_q, s_qy = (next(split) if px else None), (next(split) if pxy else None)
         else:
             # One BatchNorm batch per pass, in the official "alltrain1" order: data, sample, samples, CE.
-            if own_data:
-                s_data = model.scores(x_data)
-            elif px:
-                s_lab = model.scores(x_lab)
             if px:
-                x_q = self._chains(model, "px", len(x_data) if own_data else len(x_lab), None, chains)
+                s_data = model.scores(data)
+                x_q = self._chains(model, "px", len(data), None, chains)
                 s_q = model.scores(x_q)
-            if not px or own_data:
-                s_lab = model.scores(x_lab)
+            s_lab = s_data if px and not own_data else model.scores(x_lab)
             if pxy:
                 x_qy = self._chains(model, "pxy", len(y_lab), y_lab, chains)
                 s_qy = model.scores(x_qy)
 
         out = StepOutput(loss=torch.zeros((), device=x_lab.device))
         if px:
-            e_data = model.energy_from_scores(s_data if own_data else s_lab)
+            e_data = model.energy_from_scores(s_data)
             e_q = model.energy_from_scores(s_q)
             out.chains["px"], out.samples = x_q, x_q
             out.terms["px"] = contrastive_divergence(e_data, e_q)
