@@ -21,6 +21,7 @@ from hdgen_cli.data import from_model_range, make_splits, to_uint8, unit_to_mode
 from hdgen_cli.distributed import map_rows
 from hdgen_cli.errors import UsageError
 from hdgen_cli.evaluation import classify_metrics
+from hdgen_cli.files import check_writable
 from hdgen_cli.parts import DataInfo, build_buffer, build_model, build_p0, build_sampler, resolve_device
 from hdgen_cli.sampling import generate
 from hdgen_cli.train import train  # noqa: F401 - re-exported
@@ -154,7 +155,7 @@ def _classifier_and_split(path, split: str, device: str, data_overrides: list[st
                          f"there is no {what} (use hdgen sample)")
     cfg = override_config(loaded.config, data_overrides or [])
     if split not in ("test", "valid"):
-        raise UsageError(f"unknown split '{split}'; use test or valid")
+        raise UsageError(f"unknown --split '{split}'; use test or valid")
     splits = make_splits(cfg.data)
     data = {"test": splits.test, "valid": splits.valid}[split]
     if data is None:
@@ -195,8 +196,9 @@ def calibrate(path: str | Path, bins: int = 20, split: str = "test", sigma: floa
         raise UsageError(f"--bins {bins} must be at least 1")
     loaded, cfg, data = _classifier_and_split(path, split, device, data_overrides, "p(y|x) to calibrate")
     sigma = cfg.data.eval_sigma if sigma is None else sigma
-    result = calibration(loaded.model, data, cfg.data.pixel_range, bins, sigma)
     png = Path(plot) if plot else loaded.checkpoint.path.parent / f"calibration-{split}.png"
+    check_writable(png.parent, "--out")
+    result = calibration(loaded.model, data, cfg.data.pixel_range, bins, sigma)
     result["png"] = str(reliability_diagram(result["table"], result["ece"], png))
     return {**result, **_protocol(loaded, cfg, split, sigma)}
 
@@ -214,6 +216,7 @@ def ood(path: str | Path, scores: list[str] | None = None, sets: list[str] | Non
     loaded = load_model(path, device)
     model, info = loaded.model, loaded.info
     cfg = override_config(loaded.config, data_overrides or [])
+    out_dir = check_writable(Path(out_dir) if out_dir else loaded.checkpoint.path.parent, "--out-dir")
     scores = scores or [s for s in SCORES if s != "maxprob" or model.has_classifier]
     for name in scores:
         if name not in SCORES:
@@ -243,13 +246,16 @@ def ood(path: str | Path, scores: list[str] | None = None, sets: list[str] | Non
     for name in sets:
         if name in GENERATED:
             candidates[name] = generated_set(name, inside, len(inside), gen)
+        elif "/" in name or Path(name).expanduser().exists():  # a folder (or file) of the user's images
+            from hdgen_cli.data.folder import read_images
+
+            images = read_images(name, info.channels, info.image_size)  # converted and resized to the model's
+            candidates[Path(name).name or name] = images[torch.randperm(len(images), generator=gen)[:n]]
         else:
             other = load_dataset(override_config(cfg, [f"data.name={name}", "data.image_size=none"]).data, "test")
             # subset first: only the n images used are converted and resized, not the whole test split
             other = other.subset(torch.randperm(len(other), generator=gen)[:n])
             candidates[name] = match_images(other, info.channels, info.image_size)
-    out_dir = Path(out_dir) if out_dir else loaded.checkpoint.path.parent
-    out_dir.mkdir(parents=True, exist_ok=True)
     results = []
     for score in scores:
         pos = score_batches(score, model, log_density, inside, info.pixel_range, sigma)
@@ -289,6 +295,9 @@ def attack(path: str | Path, kind: str = "pgd-linf", eps: list[float] | None = N
         raise UsageError(f"unknown --attack '{kind}'; use pgd-linf, pgd-l2 or cw-l2")
     loaded, cfg, data = _classifier_and_split(path, "test", device, data_overrides, "classifier to attack")
     model, dev = loaded.model, next(loaded.model.parameters()).device
+    png = Path(plot) if plot else loaded.checkpoint.path.parent / f"attack-{kind}.png"
+    if kind != "cw-l2":  # C&W reports numbers only
+        check_writable(png.parent, "--out")
     purify, defense_info = None, {"defense": "none"}
     if defense and defense != "none":
         name, _, arg = defense.partition(":")
@@ -328,7 +337,6 @@ def attack(path: str | Path, kind: str = "pgd-linf", eps: list[float] | None = N
                       mean_l2=float(norms[ok].mean()) if ok.any() else None)
     else:
         rows_out = [{"eps": e, "robust_accuracy": float(table[:, 1 + i].mean())} for i, e in enumerate(eps)]
-        png = Path(plot) if plot else loaded.checkpoint.path.parent / f"attack-{kind}.png"
         from hdgen_cli.evaluation.plots import robustness_curve
 
         result.update(norm=norm, steps=steps, step_size=step_size or "2.5*eps/steps", random_start=random_start,

@@ -55,6 +55,16 @@ def setup(device: torch.device) -> torch.device:
     return device
 
 
+def teardown() -> None:
+    """Leave the process group: wait for every rank first, so no rank closes its connections while
+    another still exchanges its last message (gloo aborts the process when that happens)."""
+    if dist.is_available() and dist.is_initialized():
+        try:
+            dist.barrier()
+        finally:
+            dist.destroy_process_group()
+
+
 def shard_indices(n: int, drop_last: bool = False) -> torch.Tensor:
     """This rank's rows of n: rank, rank + world, ... `drop_last` trims every shard to n // world
     rows so all ranks run the same number of training iterations."""
@@ -96,13 +106,13 @@ def mean_across_ranks(values: dict[str, float]) -> dict[str, float]:
     return {k: float(v) / world_size() for k, v in zip(values, t.tolist())}
 
 
-def mean_tensor(t: torch.Tensor) -> torch.Tensor:
-    """A tensor averaged over ranks (the divergence guard's loss, so every rank decides alike)."""
+def max_tensor(t: torch.Tensor) -> torch.Tensor:
+    """Elementwise maximum over ranks (the divergence guard's window, so every rank decides alike)."""
     if world_size() == 1:
         return t
     t = t.detach().float().to(_COMM_DEVICE).clone()
-    dist.all_reduce(t)
-    return t / world_size()
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return t
 
 
 def average_buffers(model: nn.Module) -> None:

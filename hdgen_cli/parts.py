@@ -39,6 +39,21 @@ class DataInfo:
         return asdict(self)
 
 
+def check_names(config: RunConfig) -> None:
+    """Every registry name the config holds exists (model, energy, dataset, buffer init), so a typo
+    is a usage error before a run directory or a dataset is touched."""
+    from hdgen_cli.data.registry import DATASETS, _resolve
+    from hdgen_cli.energy.base import ENERGIES
+    from hdgen_cli.models.registry import BACKBONES
+    from hdgen_cli.sampling.init import INITS
+
+    BACKBONES.get(config.model.name)
+    ENERGIES.get(config.energy.name)
+    DATASETS.get(_resolve(config.data.name))
+    if config.sampler.name != "none":
+        INITS.get(config.sampler.buffer.init)
+
+
 def resolve_device(name: str) -> torch.device:
     """The torch device `name` names; under torchrun also joins the process group and picks this
     rank's GPU (hdgen_cli.distributed)."""

@@ -9,6 +9,7 @@ from hdgen_cli.train import train
 from hdgen_cli.train.checkpoint import (load_checkpoint, load_model_state, load_optimizer_state, save_checkpoint)
 from hdgen_cli.parts import DataInfo, build_model
 from hdgen_cli.optim import build_optimizer
+from hdgen_cli.train.state import TrainingState
 
 
 @pytest.fixture(scope="module")
@@ -28,8 +29,8 @@ def test_round_trip_is_bitwise(trained_run, tmp_path):
     load_model_state(model, ckpt)
     opt = build_optimizer(ckpt.config.optim, model.parameters())
     load_optimizer_state(opt, ckpt)
-    again = save_checkpoint(tmp_path / "again.safetensors", model=model, config=ckpt.config, info=ckpt.info,
-                            position=ckpt.position, optimizer=opt)
+    again = save_checkpoint(tmp_path / "again.safetensors", TrainingState(model, opt).capture(12),
+                            config=ckpt.config, info=ckpt.info, position=ckpt.position)
     ckpt2 = load_checkpoint(again)
     for key, value in ckpt.tensors.items():
         if key.startswith(("model.", "optim.")):

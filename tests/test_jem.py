@@ -94,18 +94,3 @@ def test_streams_stay_independent(tiny_config):
     t = BatchTransform(False, 0, False, 0.0, "symmetric")
     a, b = BatchStream(data, 64, t, seed=1), BatchStream(data, 64, t, seed=2)
     assert not torch.equal(a.next()[1], b.next()[1])
-
-
-def test_divergence_stops_with_a_snapshot(tiny_config, tmp_path):
-    import pytest
-    from safetensors.torch import load_file
-
-    from hdgen_cli.train import TrainingDiverged
-
-    cfg = tiny_config("train.divergence_threshold=1e-6", "train.log_every=1")
-    with pytest.raises(TrainingDiverged, match="diverged at iteration 1") as exc:
-        train(cfg, tmp_path, quiet=True)
-    assert exc.value.exit_code == 3
-    assert "start again" in str(exc.value)  # no checkpoint exists yet to resume from
-    snap = load_file(str(tmp_path / "diverged.safetensors"))
-    assert snap["loss_history"].numel() == 1 and snap["samples"].shape[1:] == (1, 8, 8)

@@ -70,8 +70,5 @@ def main() -> None:
     if distributed.launched() and not distributed.is_main():
         sys.stdout = open(os.devnull, "w")  # under torchrun only rank 0 prints results; errors still reach stderr
     code = run()
-    if distributed.active():
-        import torch.distributed as dist
-
-        dist.destroy_process_group()
+    distributed.teardown()
     sys.exit(code)

@@ -14,7 +14,7 @@ from hdgen_cli.cli.common import (CkptOpt, DataDirOpt, DeviceOpt, DownloadOpt, J
 def ood(
     ckpt: CkptOpt,
     score: Optional[list[str]] = typer.Option(None, "--score", "-s", help="logpx, maxprob or grad-norm; repeat for several (default: all that apply)"),
-    sets: Optional[list[str]] = typer.Option(None, "--ood", help="interp, uniform, constant or a dataset name (svhn, cifar100, celeba, ...); repeat (default: the three generated sets)"),
+    sets: Optional[list[str]] = typer.Option(None, "--ood", help="interp, uniform, constant, a dataset name (svhn, cifar100, celeba, ...) or a folder of images; repeat (default: the three generated sets)"),
     n: int = typer.Option(1000, "--n", "--count", min=1, help="images per side; --count under torchrun"),
     sigma: SigmaOpt = None,
     beta_ood: float = typer.Option(0.1, "--beta-ood", min=0.0, help="CLEL: weight of the encoder term in s(x)"),

@@ -28,8 +28,11 @@ def sample(
 ) -> None:
     """Sample unconditionally or for one class; writes PNG + .safetensors (images in [0, 1])."""
     from hdgen_cli import api
+    from hdgen_cli.files import check_writable
+    from hdgen_cli.train.checkpoint import resolve_checkpoint_path
     from hdgen_cli.train.outputs import write_grid, write_samples
 
+    check_writable(out.parent if out else resolve_checkpoint_path(ckpt).parent, "--out")  # before sampling
     images, labels, details = api.sample(ckpt, n=n, steps=steps, y=klass, init=init, device=device, seed=seed,
                                          inject=inject, like=like, beta_c=beta_c)
     run_dir = Path(details["checkpoint"]).parent

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 from typing import Optional
@@ -10,6 +11,15 @@ import typer
 
 from hdgen_cli.cli.common import data_overrides, emit_json, emit_lines
 from hdgen_cli.errors import UsageError
+from hdgen_cli.files import check_writable
+
+# What a resumed run cannot change: the tensors in its checkpoint (weights, optimizer slots, buffer,
+# queue, encoder, data streams) were shaped by these. Everything else (lr, steps, epochs, the
+# guard, logging) may be overridden on --resume.
+FIXED_ON_RESUME = ("model.", "energy.", "data.name", "data.image_size", "data.pixel_range", "data.n_valid",
+                   "data.split_seed", "data.shared_batch", "data.px.batch_size", "data.ce.batch_size", "data.epoch_by",
+                   "objective.name", "objective.hdge.queue_size", "objective.hdge.negatives",
+                   "objective.clel.encoder_width", "optim.name", "optim.sam", "sampler.name", "sampler.buffer.size")
 
 
 def _run_dir(out: Optional[Path], root: str, name: str, force: bool) -> Path:
@@ -20,14 +30,23 @@ def _run_dir(out: Optional[Path], root: str, name: str, force: bool) -> Path:
     if out.exists() and any(out.iterdir()) and not force:
         raise UsageError(f"run directory {out} already exists and is not empty; pass --force to reuse it, "
                          f"--resume {out} to continue it, or another --out")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".write-test"
-        probe.touch()
-        probe.unlink()
-    except OSError as exc:
-        raise UsageError(f"cannot write to run directory {out} ({exc.strerror}); pass a writable --out") from None
-    return out
+    return check_writable(out, "--out")
+
+
+def _remove_if_unused(run_dir: Path) -> None:
+    """A new run that failed while setting up (dataset missing offline, bad shape, ...) leaves no
+    directory behind, so the same command works once the cause is fixed. A run that trained (it
+    logged a step, or wrote a checkpoint or a divergence snapshot) is kept as it is."""
+    from hdgen_cli.distributed import is_main
+
+    if not is_main() or not run_dir.is_dir():
+        return
+    names = {p.name for p in run_dir.iterdir()}
+    metrics = run_dir / "metrics.jsonl"
+    trained = metrics.is_file() and '"kind": "train"' in metrics.read_text()
+    if trained or any(n.endswith(".safetensors") and not n.startswith("gm-") for n in names):
+        return
+    shutil.rmtree(run_dir, ignore_errors=True)
 
 
 def train(
@@ -44,6 +63,7 @@ def train(
 ) -> None:
     """Train a model; prints test accuracy and writes checkpoints, metrics.jsonl and a sample grid."""
     from hdgen_cli import api
+    from hdgen_cli.config.presets import config_differences
     from hdgen_cli.distributed import share_from_main
     from hdgen_cli.parts import resolve_device
     from hdgen_cli.train.checkpoint import load_checkpoint
@@ -56,16 +76,26 @@ def train(
             raise UsageError("--resume takes its config from the checkpoint; drop --preset (overrides are allowed)")
         ckpt = load_checkpoint(resume)
         config = api.override_config(ckpt.config, extra)
+        changed = config_differences(ckpt.config, config, FIXED_ON_RESUME)
+        if changed:
+            raise UsageError(f"--resume cannot change what {ckpt.path.name} was trained with ({'; '.join(changed)}); "
+                             "drop those overrides, or start a new run with --preset")
         resume_path = ckpt.path
     else:
         config = api.load_config(preset or "quickstart", extra)
         resume_path = None
+    fresh = resume is None and (out is None or not out.exists())  # this command makes the directory
     resolve_device(config.train.device)  # under torchrun: join the process group before choosing the run dir
     if resume is not None:
         run_dir = ckpt.path.parent if out is None else share_from_main(lambda: _run_dir(out, "", "", force=True))
     else:  # rank 0 picks (and checks) the directory; every rank uses its choice
         run_dir = share_from_main(lambda: _run_dir(out, config.output.root, config.name, force))
-    result = api.train(config, run_dir, resume=resume_path, quiet=quiet)
+    try:
+        result = api.train(config, run_dir, resume=resume_path, quiet=quiet)
+    except BaseException:
+        if fresh:
+            _remove_if_unused(run_dir)
+        raise
     if json_out:
         emit_json(result.to_dict())
     else:

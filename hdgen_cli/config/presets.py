@@ -26,6 +26,9 @@ else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
 
+RENAMED = {"train.divergence_threshold": "train.guard.loss_limit"}
+
+
 def presets_dir() -> Path:
     """Where preset files live: $HDGEN_PRESETS_DIR, the copy inside a wheel, or the source tree."""
     env = os.environ.get("HDGEN_PRESETS_DIR")
@@ -122,6 +125,8 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
             raise UsageError(f"override '{item}' is not key=value (e.g. optim.lr=1e-4)")
         key, value = item.split("=", 1)
         key = key.strip()
+        if key in RENAMED:
+            raise UsageError(f"config key '{key}' is now '{RENAMED[key]}'; write {RENAMED[key]}={value}")
         if key not in keys:
             raise UsageError(f"unknown config key '{key}'; {_suggest(key, keys)}(see `hdgen presets show NAME`)")
         node = out
@@ -133,8 +138,12 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
 
 
 def validate(raw: dict[str, Any], source: str) -> RunConfig:
+    """A RunConfig from a raw dict, or one UsageError naming the first bad key; registry names
+    (model, energy, dataset, buffer init) are checked too."""
+    from hdgen_cli.parts import check_names  # parts imports the schema: import here, not at the top
+
     try:
-        return RunConfig.model_validate(raw)
+        config = RunConfig.model_validate(raw)
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = ".".join(str(p) for p in err["loc"]) or "config"
@@ -142,12 +151,32 @@ def validate(raw: dict[str, Any], source: str) -> RunConfig:
             raise UsageError(f"unknown config key '{loc}' in {source}; {_suggest(loc, valid_keys())}") from None
         got = f" (got {err['input']!r})" if "input" in err and not isinstance(err["input"], dict) else ""
         raise UsageError(f"invalid value for {loc} in {source}: {err['msg']}{got}") from None
+    check_names(config)
+    return config
 
 
 def load_config(preset: str, overrides: list[str] | None = None) -> RunConfig:
     """The validated config of `preset` with `key=value` overrides applied."""
     raw = apply_overrides(read_preset(preset), overrides or [])
     return validate(raw, f"preset '{preset}'" + (" with overrides" if overrides else ""))
+
+
+def _flat(d: dict, prefix: str = "") -> dict[str, Any]:
+    out = {}
+    for key, value in d.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def config_differences(a: RunConfig, b: RunConfig, keys: tuple[str, ...]) -> list[str]:
+    """`key: a -> b` for every setting under `keys` (a section like "model." or an exact key) that
+    differs between two configs."""
+    fa, fb = _flat(a.model_dump(mode="json")), _flat(b.model_dump(mode="json"))
+    chosen = [k for k in fa if any(k == p or (p.endswith(".") and k.startswith(p)) for p in keys)]
+    return [f"{k}: {fa[k]!r} -> {fb.get(k)!r}" for k in chosen if fa[k] != fb.get(k)]
 
 
 def override_config(config: RunConfig, overrides: list[str]) -> RunConfig:

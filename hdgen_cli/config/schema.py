@@ -170,13 +170,38 @@ class ObjectiveConfig(Section):
     clel: CLELConfig = CLELConfig()
 
 
+class GuardConfig(Section):
+    """The divergence guard (SPEC §1.5): what counts as divergence and how training recovers."""
+
+    loss_limit: float = Field(1e8, gt=0, description="|loss| above this (or a non-finite loss) is divergence")
+    energy_limit: float = Field(1e5, gt=0, description="|E(data)| or |E(samples)| above this is divergence")
+    gap_limit: float = Field(1e4, gt=0, description="|E(samples) - E(data)| above this is divergence")
+    on_divergence: Literal["recover", "stop"] = Field(
+        "recover", description="recover: roll back to the last good state and apply the remedies; stop: exit 3")
+    recoveries: int = Field(3, ge=0, description="roll-backs allowed before giving up with exit code 3")
+    remedies: list[Literal["more_steps", "lower_lr", "reset_buffer"]] = Field(
+        ["more_steps", "lower_lr"], description="applied at every roll-back (more sampler steps: the JEM authors' advice)")
+    steps_factor: float = Field(2.0, ge=1, description="more_steps multiplies the sampler steps by this")
+    lr_factor: float = Field(0.5, gt=0, lt=1, description="lower_lr multiplies the learning rate by this")
+    snapshot_every: int = Field(100, ge=1, description="iterations between the in-memory good states rolled back to")
+
+    @field_validator("remedies", mode="before")
+    @classmethod
+    def _comma_list(cls, value):
+        # `train.guard.remedies=more_steps,reset_buffer` on the command line
+        return [v.strip() for v in value.split(",") if v.strip()] if isinstance(value, str) else value
+
+
 class TrainConfig(Section):
     epochs: int = Field(200, ge=1)
     max_iters: int | None = Field(None, ge=1, description="stop after this many iterations (overrides epochs)")
     eval_every: int = Field(1, ge=1, description="evaluate on the validation/test split every N epochs")
-    log_every: int = Field(20, ge=1, description="iterations between metric log lines")
-    ckpt_every: int = Field(1, ge=1, description="epochs between checkpoints")
-    divergence_threshold: float = Field(1e8, gt=0, description="|loss| above this counts as divergence")
+    log_every: int = Field(20, ge=1, description="iterations between metric log lines (and divergence checks)")
+    ckpt_every: int = Field(1, ge=1, description="epochs between rewrites of last.safetensors")
+    ckpt_every_iters: int = Field(0, ge=0, description="also rewrite last.safetensors every N iterations (0: off); "
+                                                       "for long epochs")
+    keep_every: int = Field(0, ge=0, description="epochs between checkpoints kept as epoch-NNNN.safetensors (0: none)")
+    guard: GuardConfig = GuardConfig()
     device: str = "auto"
     seed: int = 1
     precision: Literal["fp32", "bf16"] = Field("fp32", description="bf16: autocast the forward passes (GPU fast path)")
@@ -187,6 +212,17 @@ class TrainConfig(Section):
     fid_features: str | None = Field(None, description="classifier checkpoint whose features the live FID uses "
                                                        "(None: the FID Inception)")
     fid_inception_weights: str | None = Field(None, description="pt_inception-2015-12-05 weights file for the live FID")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data):
+        # Earlier builds had one flat threshold; checkpoints and presets that name it still load.
+        if isinstance(data, dict) and "divergence_threshold" in data:
+            data = dict(data)
+            guard = dict(data.get("guard") or {})
+            guard.setdefault("loss_limit", data.pop("divergence_threshold"))
+            data["guard"] = guard
+        return data
 
 
 class OutputConfig(Section):

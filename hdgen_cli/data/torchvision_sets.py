@@ -16,6 +16,7 @@ from safetensors.torch import load_file, save_file
 from hdgen_cli.config.schema import DataConfig
 from hdgen_cli.data.imageset import ImageSet
 from hdgen_cli.errors import DataError
+from hdgen_cli.files import write_atomically
 
 DEFAULT_DATA_DIR = "~/.cache/hdgen/data"
 CELEBA_CROP = 140  # centre crop of the 178x218 aligned faces before the resize
@@ -120,7 +121,7 @@ def load_celeba(cfg: DataConfig, split: str) -> ImageSet:
         ds = _open("celeba", cfg, lambda r, dl: datasets.CelebA(r, split=split, target_type=[], download=dl))
         images = torch.stack([_celeba_image(ds, i, size) for i in range(len(ds))])
         try:  # decoding ~20k JPEGs is slow; caching is a convenience, a read-only dir is fine
-            save_file({"images": images.contiguous()}, str(cache))
+            write_atomically(cache, lambda tmp: save_file({"images": images.contiguous()}, str(tmp)))
         except OSError:
             pass
     labels = torch.zeros(images.shape[0], dtype=torch.long)

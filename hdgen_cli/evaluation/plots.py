@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from hdgen_cli.files import write_atomically
+
 
 def _pyplot():
     import matplotlib
@@ -20,7 +22,7 @@ def _save(plt, fig, path: Path) -> Path:
 
     if is_main():
         fig.tight_layout()
-        fig.savefig(path, dpi=120)
+        write_atomically(path, lambda tmp: fig.savefig(tmp, dpi=120, format=Path(path).suffix.lstrip(".") or "png"))
     plt.close(fig)
     return path
 

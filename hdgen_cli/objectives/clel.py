@@ -81,7 +81,7 @@ class CLELObjective(Objective):
         self.encoder_forward = wrap(self.encoder)
 
     def after_step(self) -> None:
-        lr = lr_at(self.cfg.clel.encoder_optim, self.iteration, int(self.epoch), self.total_iters)
+        lr = lr_at(self.cfg.clel.encoder_optim, self.iteration, int(self.epoch), self.total_iters) * self.lr_scale
         for group in self.encoder_opt.param_groups:
             group["lr"] = lr
         self.encoder_opt.step()
@@ -107,6 +107,6 @@ class CLELObjective(Objective):
         slots: dict[int, dict] = {}
         for key, value in section(state, "encoder_optim").items():
             idx, name = key.split(".", 1)
-            slots.setdefault(int(idx), {})[name] = value
+            slots.setdefault(int(idx), {})[name] = value.clone()  # the optimizer keeps it: never share a snapshot's
         sd = self.encoder_opt.state_dict()
         self.encoder_opt.load_state_dict({"state": slots, "param_groups": sd["param_groups"]})

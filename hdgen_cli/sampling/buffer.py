@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import torch
 
+from hdgen_cli.errors import CheckpointError
 from hdgen_cli.sampling.init import InitDistribution
 
 
@@ -60,8 +61,14 @@ class ReplayBuffer:
     def state_dict(self) -> dict[str, torch.Tensor]:
         return {"images": self.images, "labels": self.labels}
 
+    def reset(self) -> None:
+        """Every chain restarts from p0 (the divergence guard's reset_buffer remedy)."""
+        self.images.copy_(self.init(self.size, self.labels if self.num_classes else None).to(self.images))
+
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
-        if state["images"].shape != self.images.shape:
-            raise ValueError(f"buffer shape {tuple(state['images'].shape)} != expected {tuple(self.images.shape)}")
+        if set(state) != {"images", "labels"} or state["images"].shape != self.images.shape:
+            shape = tuple(state["images"].shape) if "images" in state else "none"
+            raise CheckpointError(f"the saved replay buffer has shape {shape}, this run's is {tuple(self.images.shape)}; "
+                                  "resume with the same sampler.buffer.size and data")
         self.images.copy_(state["images"])
         self.labels.copy_(state["labels"])

@@ -21,6 +21,7 @@ from safetensors.torch import load_file, save_file
 
 from hdgen_cli.data import ImageSet, to_model_range
 from hdgen_cli.errors import DataError
+from hdgen_cli.files import write_atomically
 from hdgen_cli.sampling.init import register_init
 
 RIDGE = 1e-4
@@ -65,7 +66,9 @@ class GaussianMixtureInit:
         self.shape, self.bounds, self.device = tuple(shape), bounds, device
         self.means = means.to(device, torch.float32)
         self.probs = (counts / counts.sum()).to(device, torch.float32)
-        self.chol = chol.to(device, torch.float32) if chol is not None else None
+        # Row-major always: cholesky returns column-major factors, a cached one is row-major, and the
+        # two layouts take different matmul paths (last-bit differences would break exact resume).
+        self.chol = chol.to(device, torch.float32).contiguous() if chol is not None else None
         self.centred = [c.to(device, torch.float32) for c in centred] if centred is not None else None
 
     @property
@@ -131,5 +134,5 @@ def gaussian_mixture_init(shape, bounds, device, train_set: ImageSet | None = No
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         cache = {"means": stats["means"], "counts": stats["counts"], "chol": chol.float()}
-        save_file({k: v.cpu().contiguous() for k, v in cache.items()}, str(path))
+        write_atomically(path, lambda tmp: save_file({k: v.cpu().contiguous() for k, v in cache.items()}, str(tmp)))
     return GaussianMixtureInit(stats["means"], stats["counts"], shape, bounds, device, chol=chol)

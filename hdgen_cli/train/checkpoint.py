@@ -1,15 +1,15 @@
 """Checkpoints: one safetensors file, never pickle.
 
-Tensors are namespaced (`model.`, `optim.state.<i>.`, `buffer.`, `stream.<name>.`, `rng.`);
-everything else (the resolved config, data shape, training position, optimizer hyperparameters)
-is JSON in the safetensors metadata, so a checkpoint alone rebuilds the run. Files are written
-to a temporary name and renamed, so a crash mid-write leaves the previous checkpoint intact.
+The tensors are a `TrainingState` capture (namespaces in train/state.py); everything else (the
+resolved config, data shape, training position, optimizer hyperparameters) is JSON in the
+safetensors metadata, so a checkpoint alone rebuilds the run. Files are written to a temporary
+name, fsynced and renamed, so a kill mid-write leaves the previous checkpoint intact.
+Nothing but safetensors and JSON is ever read: no pickle, no `torch.load`.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,8 +21,10 @@ from hdgen_cli import __version__
 from hdgen_cli.config.presets import validate
 from hdgen_cli.config.schema import RunConfig
 from hdgen_cli.errors import CheckpointError
+from hdgen_cli.files import write_atomically
 from hdgen_cli.objectives.base import section
 from hdgen_cli.parts import DataInfo
+from hdgen_cli.train.state import Captured, unflatten_optimizer
 
 FORMAT = "hdgen-checkpoint-1"
 LAST, BEST = "last.safetensors", "best.safetensors"
@@ -41,69 +43,28 @@ class Checkpoint:
         """The tensors under `prefix.` with the prefix removed."""
         return section(self.tensors, prefix)
 
-
-# ---------------------------------------------------------------- optimizer state <-> flat tensors
-def _flatten_optimizer(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
-    sd = opt.state_dict()
-    tensors, scalars = {}, {}
-    for idx, state in sd["state"].items():
-        for name, value in state.items():
-            if torch.is_tensor(value):
-                tensors[f"optim.state.{idx}.{name}"] = value
-            else:
-                scalars[f"{idx}.{name}"] = value
-    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
+    def captured(self) -> Captured:
+        """The training state in the form `TrainingState.restore` takes."""
+        return Captured(self.position.get("iteration", 0), self.tensors, self.meta.get("optim"))
 
 
 def load_optimizer_state(opt: torch.optim.Optimizer, ckpt: Checkpoint) -> None:
-    meta = ckpt.meta.get("optim")
-    if meta is None:
-        raise CheckpointError(f"{ckpt.path} holds no optimizer state; it cannot be resumed")
-    state: dict[int, dict] = {}
-    for key, value in ckpt.section("optim.state").items():
-        idx, name = key.split(".", 1)
-        state.setdefault(int(idx), {})[name] = value
-    for key, value in meta["scalars"].items():
-        idx, name = key.split(".", 1)
-        state.setdefault(int(idx), {})[name] = value
-    try:
-        opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
-    except (ValueError, KeyError) as exc:
-        raise CheckpointError(f"optimizer state in {ckpt.path} does not match the model: {exc}") from None
+    unflatten_optimizer(opt, ckpt.section("optim.state"), ckpt.meta.get("optim"), str(ckpt.path))
 
 
 # ---------------------------------------------------------------- save / load
-def save_checkpoint(path: str | Path, *, model: torch.nn.Module, config: RunConfig, info: DataInfo,
-                    position: dict, optimizer: torch.optim.Optimizer | None = None, buffer=None,
-                    streams: dict | None = None, extra: dict[str, torch.Tensor] | None = None) -> Path:
-    path = Path(path)
-    tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
+def save_checkpoint(path: str | Path, captured: Captured, *, config: RunConfig, info: DataInfo,
+                    position: dict) -> Path:
+    """Write a `TrainingState.capture()` with the config, data shape and training position.
+    Crash-safe: a temporary file, fsynced, renamed over `path` (see `write_atomically`)."""
     meta = {"format": FORMAT, "hdgen_version": __version__, "config": config.model_dump(mode="json"),
             "data_info": info.to_dict(), "position": position}
-    if optimizer is not None:
-        opt_tensors, meta["optim"] = _flatten_optimizer(optimizer)
-        tensors.update(opt_tensors)
-    if buffer is not None:
-        tensors.update({f"buffer.{k}": v for k, v in buffer.state_dict().items()})
-    for name, stream in (streams or {}).items():
-        tensors.update({f"stream.{name}.{k}": v for k, v in stream.state_dict().items()})
-    tensors["rng.torch"] = torch.get_rng_state()
-    if torch.cuda.is_available():
-        for i, state in enumerate(torch.cuda.get_rng_state_all()):
-            tensors[f"rng.cuda.{i}"] = state
-    tensors.update(extra or {})
-    # safetensors wants contiguous CPU tensors that share no memory.
-    tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        save_file(tensors, str(tmp), metadata={k: json.dumps(v) for k, v in meta.items()})
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    if captured.optim_meta is not None:
+        meta["optim"] = captured.optim_meta
+    # safetensors wants contiguous CPU tensors that share no memory (captures are copies already).
+    tensors = {k: v.to("cpu").contiguous() for k, v in captured.tensors.items()}
+    metadata = {k: json.dumps(v) for k, v in meta.items()}
+    return write_atomically(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
 
 
 def resolve_checkpoint_path(path: str | Path) -> Path:
@@ -152,9 +113,4 @@ def load_model_state(model: torch.nn.Module, ckpt: Checkpoint) -> None:
     model.load_state_dict(state)
 
 
-def restore_rng(ckpt: Checkpoint) -> None:
-    if "rng.torch" in ckpt.tensors:
-        torch.set_rng_state(ckpt.tensors["rng.torch"])
-    cuda = ckpt.section("rng.cuda")
-    if cuda and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all([cuda[str(i)] for i in range(min(len(cuda), torch.cuda.device_count()))])
+

@@ -1,50 +1,120 @@
-"""Divergence guard (SPEC §1.5): a non-finite loss, or |loss| above the threshold, stops training
-with a `diverged` snapshot (the last samples and the loss history) instead of a crash or a
-silent return as in the official code.
+"""Divergence guard (SPEC §1.5, issue 9): watch every step, decide at check points, recover.
+
+Every step is watched on the device with no host sync: a non-finite or too large loss, |E(data)|
+or |E(samples)| above `energy_limit`, or |E(samples) - E(data)| above `gap_limit` raise a flag.
+At check points (every log line, every epoch end, the last step) the trainer reads the flag
+once. A raised flag means: roll back to the last good state (kept in memory), apply the
+remedies (more sampler steps, as the JEM authors advise; a lower learning rate; a fresh buffer),
+reseed, and go on. After `recoveries` roll-backs, or with `on_divergence=stop`, it writes a
+`diverged.safetensors` snapshot (the last samples and the loss history) and exits with code 3.
+The official codes crash, assert or silently return here instead.
 """
 
 from __future__ import annotations
 
+import math
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 from safetensors.torch import save_file
 
+from hdgen_cli import distributed as dist
+from hdgen_cli.config.schema import GuardConfig
 from hdgen_cli.errors import HdgenError
+from hdgen_cli.files import write_atomically
+
+# What the watch keeps per window, in this order: the flag, then the worst magnitudes seen.
+_WATCHED = ("flag", "loss", "e_data", "e_samples", "gap")
 
 
 class TrainingDiverged(HdgenError):
     exit_code = 3
 
 
-class DivergenceGuard:
-    def __init__(self, threshold: float, run_dir: Path, resume_hint: Path, write: bool = True):
-        self.threshold, self.run_dir, self.resume_hint, self.write = threshold, run_dir, resume_hint, write
-        self.history: list[float] = []
-        self.last_samples: torch.Tensor | None = None
+@dataclass
+class Remedies:
+    """How far the run has been remedied; saved in checkpoints so a resume keeps it."""
 
-    def check(self, out, iteration: int, read_loss: bool, loss: torch.Tensor | None = None) -> float | None:
-        """Raise TrainingDiverged on a bad loss; return the loss value when `read_loss` (a host sync).
-        `loss` replaces out.loss for the decision (the mean over ranks under torchrun)."""
+    recoveries: int = 0
+    lr_scale: float = 1.0
+    steps_scale: float = 1.0
+    buffer_resets: int = 0
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> "Remedies":
+        return cls(**(d or {}))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def scaled_steps(steps: int, scale: float) -> int:
+    return max(1, math.ceil(steps * scale - 1e-9))
+
+
+class DivergenceGuard:
+    def __init__(self, cfg: GuardConfig):
+        self.cfg = cfg
+        self.history: list[float] = []  # loss values read at log points (for the snapshot)
+        self.last_samples: torch.Tensor | None = None
+        self._window: torch.Tensor | None = None  # (5,) on the device: flag, worst magnitudes
+        self._first_bad: torch.Tensor | None = None
+
+    def observe(self, out, iteration: int) -> None:
+        """Fold one step's loss and energies into the window, on the device (no host sync)."""
         if out.samples is not None:
             self.last_samples = out.samples
-        loss_t = (out.loss if loss is None else loss).detach()
-        value = float(loss_t) if read_loss else None
-        if not torch.isfinite(loss_t) or (value is not None and abs(value) > self.threshold):
-            loss = float(loss_t)
-            snap = self.snapshot(loss)
-            start = f"resume from {self.resume_hint}" if self.resume_hint.exists() else "start again"
-            raise TrainingDiverged(f"training diverged at iteration {iteration} (loss {loss:.3g}); snapshot in {snap}. "
-                                   f"To continue, {start} with more sampler steps (sampler.steps=...) or a lower optim.lr")
-        if value is not None:
-            self.history.append(value)
-        return value
+        loss = out.loss.detach().float()
+        zero = torch.zeros((), device=loss.device)
+        e_d, e_s = out.stats.get("e_data"), out.stats.get("e_samples")
+        e_d = zero if e_d is None else e_d.detach().float()
+        e_s = zero if e_s is None else e_s.detach().float()
+        mags = torch.stack([loss.abs(), e_d.abs(), e_s.abs(), (e_s - e_d).abs()])
+        limits = torch.tensor([self.cfg.loss_limit, self.cfg.energy_limit, self.cfg.energy_limit, self.cfg.gap_limit],
+                              device=loss.device)
+        bad = (~torch.isfinite(mags) | (mags > limits)).any()
+        mags = torch.nan_to_num(mags, nan=math.inf)  # so a NaN survives max() and reads as inf
+        now = torch.cat([bad.float().unsqueeze(0), mags])
+        if self._window is None:
+            self._window = now
+            self._first_bad = torch.where(bad, iteration, -1)
+        else:
+            self._first_bad = torch.where(bad & (self._first_bad < 0), iteration, self._first_bad)
+            self._window = torch.maximum(self._window, now)
 
-    def snapshot(self, loss: float) -> Path:
-        snap = self.run_dir / "diverged.safetensors"
-        if not self.write:  # only rank 0 writes
-            return snap
-        samples = self.last_samples if self.last_samples is not None else torch.zeros(0)
-        save_file({"samples": samples.detach().cpu().contiguous(),
-                   "loss_history": torch.tensor(self.history + [loss], dtype=torch.float64)}, str(snap))
-        return snap
+    def verdict(self) -> str | None:
+        """Read the window (one host sync; one all-reduce under torchrun so every rank agrees) and
+        clear it. None when every step since the last verdict was fine, else what went wrong."""
+        if self._window is None:
+            return None
+        window = torch.cat([self._window, torch.where(self._first_bad < 0, math.inf, self._first_bad).float()
+                            .unsqueeze(0)])
+        window[-1] = -window[-1]  # max over ranks of -first = the earliest bad iteration
+        window = dist.max_tensor(window).tolist()
+        self._window = self._first_bad = None
+        if window[0] <= 0:
+            return None
+        worst = dict(zip(_WATCHED, window))
+        limits = {"loss": self.cfg.loss_limit, "e_data": self.cfg.energy_limit, "e_samples": self.cfg.energy_limit,
+                  "gap": self.cfg.gap_limit}
+        names = {"loss": "|loss|", "e_data": "|E(data)|", "e_samples": "|E(samples)|", "gap": "|E gap|"}
+        over = [f"{names[k]} {_fmt(worst[k])} > {limits[k]:.0e}" for k in limits if not worst[k] <= limits[k]]
+        return f"iteration {int(-window[-1])}: " + ", ".join(over)
+
+    def record_loss(self, value: float) -> None:
+        self.history.append(value)
+
+    def snapshot(self, run_dir: Path, write: bool) -> Path:
+        """`diverged.safetensors`: the last samples and the loss history, for a post-mortem."""
+        path = run_dir / "diverged.safetensors"
+        if write:  # only rank 0 writes
+            samples = self.last_samples if self.last_samples is not None else torch.zeros(0)
+            tensors = {"samples": samples.detach().float().cpu().contiguous(),
+                       "loss_history": torch.tensor(self.history, dtype=torch.float64)}
+            write_atomically(path, lambda tmp: save_file(tensors, str(tmp)))
+        return path
+
+
+def _fmt(value: float) -> str:
+    return "non-finite" if math.isinf(value) else f"{value:.3g}"

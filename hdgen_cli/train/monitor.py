@@ -36,6 +36,7 @@ class Monitor:
         self.live: Live | None = None
         self.last: dict = {}
         self.events: list[str] = []
+        self.status = ""  # the divergence guard's state, shown as the live table's title
         self._t0, self._it0 = time.perf_counter(), None
 
     # -- lifecycle
@@ -86,7 +87,7 @@ class Monitor:
             self.console.print("  ".join(f"{k} {_fmt(self.last[k])}" for k in COLUMNS if k in self.last), highlight=False)
 
     def _table(self) -> Group:
-        table = Table(title="hdgen train", title_justify="left")
+        table = Table(title="hdgen train" + (f"  ({self.status})" if self.status else ""), title_justify="left")
         cols = [k for k in COLUMNS if k in self.last] or COLUMNS
         for k in cols:
             table.add_column(k, justify="right")

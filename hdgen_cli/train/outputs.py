@@ -10,6 +10,7 @@ from safetensors.torch import save_file
 from PIL import Image
 
 from hdgen_cli.data import from_model_range
+from hdgen_cli.files import write_atomically
 
 
 def write_grid(images: torch.Tensor, pixel_range: str, path: str | Path, nrow: int | None = None) -> Path:
@@ -31,17 +32,14 @@ def write_grid(images: torch.Tensor, pixel_range: str, path: str | Path, nrow: i
     scale = max(1, 32 // max(h, w))  # blow 8x8 digits up (nearest) so the grid is viewable
     if scale > 1:
         image = image.resize((image.width * scale, image.height * scale), Image.NEAREST)
-    image.save(path)
+    write_atomically(path, lambda tmp: image.save(tmp, format=Path(path).suffix.lstrip(".").upper() or "PNG"))
     return path
 
 
 def write_samples(images: torch.Tensor, labels: torch.Tensor | None, pixel_range: str, path: str | Path,
                   metadata: dict[str, str]) -> Path:
     """Samples (model range in) as a safetensors file: `images` in [0, 1] (N, C, H, W), `labels` when conditional."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {"images": from_model_range(images.detach().float().cpu(), pixel_range).contiguous()}
     if labels is not None:
         tensors["labels"] = labels.detach().cpu().contiguous()
-    save_file(tensors, str(path), metadata=metadata)
-    return path
+    return write_atomically(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))

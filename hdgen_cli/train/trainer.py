@@ -20,12 +20,13 @@ from hdgen_cli.objectives import build_objective
 from hdgen_cli.models.norm import frozen_running_stats
 from hdgen_cli.optim import SAM, build_optimizer, lr_at
 from hdgen_cli.parts import DataInfo, build_buffer, build_model, build_sampler, resolve_device
-from hdgen_cli.train.checkpoint import (BEST, LAST, load_checkpoint, load_model_state, load_optimizer_state,
-                                        restore_rng, save_checkpoint)
+from hdgen_cli.files import unfinished_writes, write_text_atomically
+from hdgen_cli.train.checkpoint import BEST, LAST, load_checkpoint, load_model_state, save_checkpoint
 from hdgen_cli.train.fastpath import autocast, prepare_model
-from hdgen_cli.train.guard import DivergenceGuard
+from hdgen_cli.train.guard import DivergenceGuard, Remedies, TrainingDiverged, scaled_steps
 from hdgen_cli.train.monitor import Monitor
 from hdgen_cli.train.outputs import write_grid
+from hdgen_cli.train.state import Captured, TrainingState
 
 
 @dataclass
@@ -40,6 +41,7 @@ class TrainResult:
     valid_accuracy: float | None
     samples_png: str | None
     seconds: float
+    recoveries: int = 0  # divergences the guard rolled back from
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -52,12 +54,16 @@ def _scalar(t) -> float:
 def train(config: RunConfig, run_dir: str | Path, resume: str | Path | None = None, quiet: bool = False) -> TrainResult:
     t_start = time.perf_counter()
     run_dir = Path(run_dir)
-    cfg, tc = config, config.train
+    cfg, tc, gc = config, config.train, config.train.guard
     device = resolve_device(tc.device)  # joins the process group under torchrun
     main, rank = dist.is_main(), dist.rank()
+    leftovers = []
     if main:
         run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "config.json").write_text(config.model_dump_json(indent=2))
+        leftovers = unfinished_writes(run_dir)  # a run killed mid-write leaves its temporary file
+        for path in leftovers:
+            path.unlink(missing_ok=True)
+        write_text_atomically(run_dir / "config.json", config.model_dump_json(indent=2))
 
     # ------------------------------------------------------------------ 1. data
     # Under torchrun every rank draws its own augmentations, chains and buffer (seed + rank); DDP
@@ -87,6 +93,7 @@ def train(config: RunConfig, run_dir: str | Path, resume: str | Path | None = No
     objective.bind(model)
     classifies = model.has_classifier  # unsupervised heads (CLEL) get no accuracy
     optimizer = build_optimizer(cfg.optim, model.parameters())
+    state = TrainingState(model, optimizer, buffer, objective, streams)  # what resume and roll-back restore
 
     live_fid = None
     if tc.fid_every and buffer is not None and main:
@@ -96,63 +103,105 @@ def train(config: RunConfig, run_dir: str | Path, resume: str | Path | None = No
         live_fid = LiveFID(extractor, train_set.images, tc.fid_samples, device)
 
     # ------------------------------------------------------------------ 3. resume
-    start_iter, best_valid = 0, None
+    start_iter, best_valid, remedies = 0, None, Remedies()
     if resume is not None:
         ckpt = load_checkpoint(resume)
-        load_model_state(model, ckpt)
-        load_optimizer_state(optimizer, ckpt)
-        if buffer is not None:
-            buffer.load_state_dict(ckpt.section("buffer"))
-        objective.load_state_dict(ckpt.section("objective"))
-        for name, s in streams.items():
-            s.load_state_dict(ckpt.section(f"stream.{name}"))
-        restore_rng(ckpt)
+        load_model_state(model, ckpt)  # names the mismatch when the checkpoint is another model's
+        state.restore(ckpt.captured(), str(ckpt.path), model=False)
         if rank:  # the checkpoint holds rank 0's generator states: the other ranks draw their own again
             torch.manual_seed(tc.seed + rank + ckpt.position.get("iteration", 0))
         start_iter, best_valid = ckpt.position.get("iteration", 0), ckpt.position.get("best_valid")
+        remedies = Remedies.from_dict(ckpt.position.get("guard"))
+
+    def apply_remedies() -> None:
+        if sampler is not None:
+            sampler.steps = scaled_steps(cfg.sampler.steps, remedies.steps_scale)
+        objective.lr_scale = remedies.lr_scale
+
+    apply_remedies()
     # Under torchrun the objective's network calls go through DDP (gradients averaged on backward);
     # samplers keep using the plain model.
     train_model = dist.replicate(model, device)
     objective.replicate(lambda module: dist.replicate_module(module, device))
 
-    def checkpoint(path: Path, iteration: int) -> Path | None:
-        if not main:
-            return None
-        position = {"iteration": iteration, "epoch": iteration / iters_per_epoch, "best_valid": best_valid}
-        return save_checkpoint(path, model=model, config=cfg, info=info, position=position, optimizer=optimizer,
-                               buffer=buffer, streams=streams,
-                               extra={f"objective.{k}": v for k, v in objective.state_dict().items()})
+    def save(names: list[str], captured: Captured) -> None:
+        if main:
+            position = {"iteration": captured.iteration, "epoch": captured.iteration / iters_per_epoch,
+                        "best_valid": best_valid, "guard": remedies.to_dict()}
+            for name in names:
+                save_checkpoint(run_dir / name, captured, config=cfg, info=info, position=position)
 
     # ------------------------------------------------------------------ 4. loop
-    guard = DivergenceGuard(tc.divergence_threshold, run_dir, run_dir / LAST, write=main)
+    guard = DivergenceGuard(gc)
+    good = state.capture(start_iter)  # the last good state: what a divergence rolls back to
     with Monitor(run_dir / "metrics.jsonl" if main else None, quiet=quiet or not main) as monitor:
+        monitor.status = _guard_status(gc, remedies, sampler)
+        if leftovers:
+            monitor.event(f"removed {len(leftovers)} unfinished write(s) of a killed run: "
+                          + ", ".join(p.name for p in leftovers))
         monitor.event(f"training {cfg.name} on {cfg.data.name} ({len(train_set)} images, {iters_per_epoch} it/epoch, "
                       f"{total_iters} iterations) on {device}; run dir {run_dir}")
+        if resume is not None:
+            monitor.event(f"resumed from {ckpt.path} at iteration {start_iter}", {"iter": start_iter})
         model.train()
-        for it in range(start_iter + 1, total_iters + 1):
+        it = start_iter
+        while it < total_iters:
+            it += 1
             epoch = (it - 1) // iters_per_epoch
-            lr = lr_at(cfg.optim, it, epoch, total_iters)
+            lr = lr_at(cfg.optim, it, epoch, total_iters) * remedies.lr_scale
             for group in optimizer.param_groups:
                 group["lr"] = lr
             objective.epoch, objective.iteration, objective.total_iters = (it - 1) / iters_per_epoch, it, total_iters
 
             x_lab, y_lab = streams["ce"].next() if "ce" in streams else (None, None)
             x_data = streams["px"].next()[0] if "px" in streams else None
-            read_loss = it % tc.log_every == 0 or it == total_iters  # .item() syncs with the device
-            out, loss_value = train_step(train_model, objective, optimizer, x_lab, y_lab, x_data,
-                                         check=lambda o: guard.check(o, it, read_loss, loss=dist.mean_tensor(o.loss)),
-                                         amp=lambda: autocast(tc.precision, device))
+            out = train_step(train_model, objective, optimizer, x_lab, y_lab, x_data,
+                             amp=lambda: autocast(tc.precision, device))
+            guard.observe(out, it)  # on the device: no sync here
 
-            if loss_value is not None:
-                values = {k: _scalar(v) for k, v in {**out.terms, **out.stats}.items()}
-                record = {"iter": it, "epoch": round(it / iters_per_epoch, 3), "loss": loss_value, "lr": lr}
+            # -------------------------------------------------------------- 4a. check point
+            logging = it % tc.log_every == 0 or it == total_iters
+            epoch_end = it % iters_per_epoch == 0 or it == total_iters
+            periodic = tc.ckpt_every_iters > 0 and it % tc.ckpt_every_iters == 0
+            if not (logging or epoch_end or periodic):
+                continue
+            problem = guard.verdict()  # one host sync per check point
+            if problem is not None:
+                if gc.on_divergence == "stop" or remedies.recoveries >= gc.recoveries:
+                    _give_up(problem, gc, remedies, good.iteration, guard.snapshot(run_dir, main), run_dir / LAST,
+                             monitor)
+                remedies = _next_remedies(gc, remedies)
+                before = sampler.steps if sampler is not None else None
+                state.restore(good, "the last good state")
+                torch.manual_seed(tc.seed + rank + 7919 * remedies.recoveries)  # fresh noise after the roll-back
+                if "reset_buffer" in gc.remedies and buffer is not None:
+                    buffer.reset()
+                    remedies.buffer_resets += 1
+                apply_remedies()
+                what = _describe(gc, remedies, before, sampler)
+                monitor.event(f"divergence at {problem}; rolled back to iteration {good.iteration}{what} "
+                              f"(recovery {remedies.recoveries} of {gc.recoveries})",
+                              {"iter": it, "divergence": problem, "rolled_back_to": good.iteration, **remedies.to_dict()})
+                monitor.status = _guard_status(gc, remedies, sampler)
+                it = good.iteration
+                continue
+            if logging:
+                values = {k: _scalar(v) for k, v in {"loss": out.loss, **out.terms, **out.stats}.items()}
+                record = {"iter": it, "epoch": round(it / iters_per_epoch, 3), "lr": lr}
                 record.update(dist.mean_across_ranks(values))
+                guard.record_loss(record["loss"])
                 monitor.step(record)
 
-            if it % iters_per_epoch == 0 or it == total_iters:
+            # -------------------------------------------------------------- 4b. epoch end, checkpoints
+            writes = [LAST] if periodic else []  # mid-epoch: the state as it is (no calibration)
+            if epoch_end:
                 done_epochs = math.ceil(it / iters_per_epoch)
                 evaluating = classifies and splits.valid is not None and (done_epochs % tc.eval_every == 0 or it == total_iters)
-                if evaluating or done_epochs % tc.ckpt_every == 0 or it == total_iters:
+                if (done_epochs % tc.ckpt_every == 0 or it == total_iters) and LAST not in writes:
+                    writes.append(LAST)
+                if tc.keep_every and done_epochs % tc.keep_every == 0:
+                    writes.append(f"epoch-{done_epochs:04d}.safetensors")
+                if evaluating or writes:
                     dist.average_buffers(model)  # one set of BatchNorm running statistics for all ranks
                     calibrated = model.calibrate(train_set, cfg.data.pixel_range)  # GMMC's gamma-hat
                     if calibrated:
@@ -163,18 +212,22 @@ def train(config: RunConfig, run_dir: str | Path, resume: str | Path | None = No
                     monitor.event(f"epoch {done_epochs}: buffer FID {fid:.2f}", {"iter": it, "fid": fid})
                 if evaluating:
                     valid = classify_metrics(model, splits.valid, cfg.data.pixel_range, sigma=cfg.data.eval_sigma)
-                    improved = best_valid is None or valid["accuracy"] > best_valid
-                    best_valid = max(valid["accuracy"], best_valid or 0.0)
+                    if best_valid is None or valid["accuracy"] > best_valid:
+                        writes.append(BEST)
+                        best_valid = valid["accuracy"]
                     monitor.event(f"epoch {done_epochs}: valid accuracy {valid['accuracy']:.4f}",
                                   {"iter": it, "valid_accuracy": valid["accuracy"], "valid_nll": valid["nll"]})
-                    if improved:
-                        checkpoint(run_dir / BEST, it)
-                if done_epochs % tc.ckpt_every == 0 or it == total_iters:
-                    checkpoint(run_dir / LAST, it)
+            if writes:
+                good = state.capture(it)  # a checkpoint is a good state too: roll-backs never go behind it
+                save(writes, good)
+            if it - good.iteration >= gc.snapshot_every:
+                good = state.capture(it)
 
         # -------------------------------------------------------------- 5. finish
         # The loop's last iteration already wrote it; only a resume with nothing left to do has not.
-        last = run_dir / LAST if start_iter < total_iters else checkpoint(run_dir / LAST, total_iters)
+        last = run_dir / LAST
+        if start_iter >= total_iters:
+            save([LAST], state.capture(total_iters))
         test = {"accuracy": None, "nll": None}
         if classifies:
             test = classify_metrics(model, splits.test, cfg.data.pixel_range, sigma=cfg.data.eval_sigma)
@@ -188,20 +241,58 @@ def train(config: RunConfig, run_dir: str | Path, resume: str | Path | None = No
     best = run_dir / BEST
     return TrainResult(str(run_dir), str(last), str(best) if best.exists() else None, total_iters,
                        round(total_iters / iters_per_epoch, 3), test["accuracy"], test["nll"], best_valid, samples_png,
-                       round(time.perf_counter() - t_start, 2))
+                       round(time.perf_counter() - t_start, 2), remedies.recoveries)
 
 
-def train_step(model, objective, optimizer, x_lab, y_lab, x_data, check=None, amp=contextlib.nullcontext):
-    """One optimisation step: objective, `check(out)` (the guard), backward, base step or SAM's two steps.
-    Returns (the step's output, what `check` returned). `amp()` wraps the forward passes only
-    (bf16 autocast); backward runs outside it.
+def _next_remedies(gc, remedies: Remedies) -> Remedies:
+    return Remedies(remedies.recoveries + 1,
+                    remedies.lr_scale * (gc.lr_factor if "lower_lr" in gc.remedies else 1.0),
+                    remedies.steps_scale * (gc.steps_factor if "more_steps" in gc.remedies else 1.0),
+                    remedies.buffer_resets)
+
+
+def _describe(gc, remedies: Remedies, steps_before: int | None, sampler) -> str:
+    parts = []
+    if "more_steps" in gc.remedies and sampler is not None:
+        parts.append(f"sampler steps {steps_before} -> {sampler.steps}")
+    if "lower_lr" in gc.remedies:
+        parts.append(f"lr x{remedies.lr_scale:g}")
+    if "reset_buffer" in gc.remedies and remedies.buffer_resets:
+        parts.append("buffer reset")
+    return (", " + ", ".join(parts)) if parts else ", same settings, fresh noise"
+
+
+def _guard_status(gc, remedies: Remedies, sampler) -> str:
+    if not remedies.recoveries:
+        return "guard: ok"
+    steps = f", sampler steps {sampler.steps}" if sampler is not None else ""
+    return f"guard: {remedies.recoveries}/{gc.recoveries} recoveries{steps}, lr x{remedies.lr_scale:g}"
+
+
+def _give_up(problem: str, gc, remedies: Remedies, good_iter: int, snap: Path, last: Path, monitor) -> None:
+    if gc.on_divergence == "stop":
+        tried = "recovery is off (train.guard.on_divergence=stop)"
+    elif remedies.recoveries == 0:
+        tried = "recovery is off (train.guard.recoveries=0)"
+    else:
+        tried = (f"{remedies.recoveries} roll-back(s) to iteration {good_iter} did not hold "
+                 f"(train.guard.recoveries={gc.recoveries})")
+    start = f"resume from {last}" if last.exists() else "start again"
+    message = (f"training diverged at {problem}; {tried}. Last samples and loss history in {snap}. To continue, "
+               f"{start} with more sampler steps (sampler.steps=...), a lower optim.lr or more train.guard.recoveries")
+    monitor.write({"kind": "event", "message": message, "gave_up": True})  # the CLI prints it
+    raise TrainingDiverged(message)
+
+
+def train_step(model, objective, optimizer, x_lab, y_lab, x_data, amp=contextlib.nullcontext):
+    """One optimisation step: objective, backward, base step or SAM's two steps; returns the
+    step's output. `amp()` wraps the forward passes only (bf16 autocast); backward runs outside it.
 
     SAM's second pass runs at θ + e on the same batches and the same samples (no resampling)
     with BatchNorm running statistics frozen ([SADA] Algorithm 1).
     """
     with amp():
         out = objective(model, x_lab, y_lab, x_data)
-    checked = check(out) if check is not None else None
     optimizer.zero_grad(set_to_none=True)
     out.loss.backward()
     if isinstance(optimizer, SAM):
@@ -213,7 +304,7 @@ def train_step(model, objective, optimizer, x_lab, y_lab, x_data, check=None, am
     else:
         optimizer.step()
     objective.after_step()
-    return out, checked
+    return out
 
 
 def write_final_samples(model, sampler, buffer, cfg: RunConfig, info: DataInfo, run_dir: Path) -> Path:

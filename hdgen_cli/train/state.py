@@ -1,0 +1,117 @@
+"""Everything a run needs to continue exactly, as one flat dict of tensors (plus the optimizer's
+JSON side). A checkpoint writes it to disk; the divergence guard keeps the last good one in
+memory and rolls back to it. One capture and one restore serve both, so a resumed run and a
+rolled-back run are put back by the same code.
+
+Namespaces: `model.`, `optim.state.<i>.`, `buffer.`, `stream.<name>.`, `objective.` (HDGE's
+queue, CLEL's encoder, EMA copies and encoder optimizer) and `rng.` (the global torch and CUDA
+generators; each data stream carries its own).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from hdgen_cli.errors import CheckpointError
+from hdgen_cli.objectives.base import section
+
+
+def flatten_optimizer(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
+    """Optimizer state as tensors `optim.state.<i>.<name>` plus JSON (param groups, scalar slots)."""
+    sd = opt.state_dict()
+    tensors, scalars = {}, {}
+    for idx, state in sd["state"].items():
+        for name, value in state.items():
+            if torch.is_tensor(value):
+                tensors[f"optim.state.{idx}.{name}"] = value
+            else:
+                scalars[f"{idx}.{name}"] = value
+    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
+
+
+def unflatten_optimizer(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], meta: dict | None,
+                        source: str) -> None:
+    """Inverse of `flatten_optimizer`; `tensors` are the entries under `optim.state`."""
+    if meta is None:
+        raise CheckpointError(f"{source} holds no optimizer state; it cannot be resumed")
+    state: dict[int, dict] = {}
+    for key, value in tensors.items():
+        idx, name = key.split(".", 1)
+        state.setdefault(int(idx), {})[name] = value.clone()  # load_state_dict keeps it: never share a snapshot's
+    for key, value in meta["scalars"].items():
+        idx, name = key.split(".", 1)
+        state.setdefault(int(idx), {})[name] = value
+    try:
+        opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+    except (ValueError, KeyError) as exc:
+        raise CheckpointError(f"optimizer state in {source} does not match the model: {exc}") from None
+
+
+def _rng_state() -> dict[str, torch.Tensor]:
+    state = {"rng.torch": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        for i, s in enumerate(torch.cuda.get_rng_state_all()):
+            state[f"rng.cuda.{i}"] = s
+    return state
+
+
+def _set_rng_state(tensors: dict[str, torch.Tensor]) -> None:
+    if "rng.torch" in tensors:
+        torch.set_rng_state(tensors["rng.torch"].cpu())
+    cuda = section(tensors, "rng.cuda")
+    if cuda and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([cuda[str(i)].cpu() for i in range(min(len(cuda), torch.cuda.device_count()))])
+
+
+@dataclass
+class Captured:
+    """One captured state: where training stood, its tensors and the optimizer's JSON side."""
+
+    iteration: int
+    tensors: dict[str, torch.Tensor]
+    optim_meta: dict | None = None
+
+
+@dataclass
+class TrainingState:
+    """The live parts of a run. Only `model` is required (an inference checkpoint)."""
+
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer | None = None
+    buffer: object | None = None  # ReplayBuffer
+    objective: object | None = None  # Objective
+    streams: dict = field(default_factory=dict)
+
+    def capture(self, iteration: int) -> Captured:
+        """Detached copies of every tensor (on their own devices; the live run goes on untouched)."""
+        tensors = {f"model.{k}": v for k, v in self.model.state_dict().items()}
+        meta = None
+        if self.optimizer is not None:
+            opt_tensors, meta = flatten_optimizer(self.optimizer)
+            tensors.update(opt_tensors)
+        if self.buffer is not None:
+            tensors.update({f"buffer.{k}": v for k, v in self.buffer.state_dict().items()})
+        for name, stream in self.streams.items():
+            tensors.update({f"stream.{name}.{k}": v for k, v in stream.state_dict().items()})
+        if self.objective is not None:
+            tensors.update({f"objective.{k}": v for k, v in self.objective.state_dict().items()})
+        tensors.update(_rng_state())
+        return Captured(iteration, {k: v.detach().clone() for k, v in tensors.items()}, meta)
+
+    def restore(self, captured: Captured, source: str, model: bool = True) -> None:
+        """Put a capture (or a checkpoint's tensors) back into every part. `model=False` leaves the
+        weights alone (a resume that loaded them already)."""
+        tensors = captured.tensors
+        if model:
+            self.model.load_state_dict(section(tensors, "model"))
+        if self.optimizer is not None:
+            unflatten_optimizer(self.optimizer, section(tensors, "optim.state"), captured.optim_meta, source)
+        if self.buffer is not None:
+            self.buffer.load_state_dict(section(tensors, "buffer"))
+        for name, stream in self.streams.items():
+            stream.load_state_dict(section(tensors, f"stream.{name}"))
+        if self.objective is not None:
+            self.objective.load_state_dict(section(tensors, "objective"))
+        _set_rng_state(tensors)
