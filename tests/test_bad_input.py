@@ -48,6 +48,7 @@ CASES = [
     ([*TRAIN, "train.device=tpu"], 2, "unknown device"),
     ([*TRAIN, "--device", "cuda:7"], 2, "no CUDA GPU" if not torch.cuda.is_available() else "cuda"),
     ([*TRAIN, "objective.name=hdge"], 2, "objective.name"),
+    ([*TRAIN, "--on-divergence", "panic"], 2, "train.guard.on_divergence"),
     (["presets", "show", "softmaks"], 2, "did you mean 'softmax'"),
     (["presets", "show", "jem", "sampler.steps=abc"], 2, "sampler.steps"),
     (["presets", "frobnicate"], 2, "No such command"),

@@ -54,6 +54,24 @@ def test_inception_loads_from_an_explicit_file_and_gives_pool_features(tmp_path)
         load_inception(tmp_path / "missing.pth")
 
 
+class _Payload:
+    """Unpickling this would run code; a safe loader must refuse it."""
+
+    def __reduce__(self):
+        return (print, ("unpickled!",))
+
+
+def test_inception_weights_are_never_unpickled_in_full(tmp_path, capsys):
+    weights = tmp_path / INCEPTION_FILE
+    torch.save({"Conv2d_1a_3x3.conv.weight": _Payload()}, weights)
+    with pytest.raises(DataError, match="not a tensors-only"):
+        load_inception(weights)
+    assert "unpickled!" not in capsys.readouterr().out
+    torch.save({"other.weight": torch.zeros(2)}, weights)  # tensors, but not the Inception's
+    with pytest.raises(DataError, match="does not hold the FID Inception weights"):
+        load_inception(weights)
+
+
 def test_evaluate_fid_with_classifier_features(tmp_path, capsys):
     from hdgen_cli.cli.app import run
     from tests.conftest import TINY

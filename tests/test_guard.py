@@ -75,14 +75,16 @@ def test_a_capture_restores_exactly_and_survives_being_restored_twice(tiny_confi
     assert all(torch.equal(v, good.tensors[k]) for k, v in snapshot.items())  # restoring never wrote into it
 
 
-def test_stop_mode_exits_3_with_a_snapshot(tiny_config, tmp_path):
-    cfg = tiny_config("train.guard.loss_limit=1e-6", "train.guard.on_divergence=stop", "train.log_every=1")
-    with pytest.raises(TrainingDiverged, match="diverged at iteration 1: .*recovery is off") as exc:
-        train(cfg, tmp_path, quiet=True)
-    assert exc.value.exit_code == 3
-    assert "start again" in str(exc.value)  # no checkpoint exists yet to resume from
+def test_stop_mode_exits_3_with_a_snapshot(tmp_path, capsys):
+    argv = ["train", "-p", "quickstart", "--out", str(tmp_path), "--quiet", *TINY, "train.guard.loss_limit=1e-6",
+            "train.log_every=1", "--on-divergence", "stop"]
+    assert run(argv) == 3
+    err = capsys.readouterr().err.strip()
+    assert "diverged at iteration 1: |loss|" in err and "recovery is off (train.guard.on_divergence=stop)" in err
+    assert "start again" in err  # no checkpoint exists yet to resume from
     snap = load_file(str(tmp_path / "diverged.safetensors"))
-    assert snap["samples"].shape[1:] == (1, 8, 8)
+    assert snap["samples"].shape[1:] == (1, 8, 8) and snap["loss_history"].numel() == 0
+    assert (tmp_path / "metrics.jsonl").is_file()  # a run that diverged keeps its directory
 
 
 def _events(run_dir):

@@ -58,6 +58,8 @@ def train(
     download: bool = typer.Option(False, "--download", help="download the dataset if missing (needs internet)"),
     device: Optional[str] = typer.Option(None, "--device", help="auto, cpu, cuda or cuda:N"),
     force: bool = typer.Option(False, "--force", help="reuse a non-empty --out directory"),
+    on_divergence: Optional[str] = typer.Option(None, "--on-divergence",
+                                                help="recover (roll back and apply train.guard.remedies) or stop (exit 3)"),
     json_out: bool = typer.Option(False, "--json", help="print the summary as one JSON object"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no live progress on stderr"),
 ) -> None:
@@ -71,6 +73,8 @@ def train(
     extra = list(overrides or []) + data_overrides(data_dir, download)
     if device is not None:
         extra.append(f"train.device={device}")
+    if on_divergence is not None:
+        extra.append(f"train.guard.on_divergence={on_divergence}")
     if resume is not None:
         if preset is not None:
             raise UsageError("--resume takes its config from the checkpoint; drop --preset (overrides are allowed)")

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from pathlib import Path
 
 import torch
@@ -56,35 +55,41 @@ def inception_score(probs: torch.Tensor, splits: int = 10) -> tuple[float, float
 
 def load_inception(weights: str | Path | None = None, device="cpu"):
     """The FID Inception (pytorch-fid) with its 1008-way head: from `weights`, $HDGEN_INCEPTION_WEIGHTS,
-    or the torch hub cache (downloaded when online). Offline and absent: one DataError naming the file."""
-    from pytorch_fid.inception import fid_inception_v3
+    or the torch hub cache (downloaded when online). Offline and absent: one DataError naming the file.
+
+    The weights file is a pickle. pytorch-fid would unpickle it in full (`weights_only=False`);
+    hdgen reads it with `torch.load(weights_only=True)`, which accepts tensors only, and hands
+    pytorch-fid that state dict."""
+    import pytorch_fid.inception as fid
 
     weights = weights or os.environ.get(INCEPTION_ENV)
-    previous = torch.hub.get_dir()
-    try:
-        if weights is not None:
-            path = Path(weights).expanduser()
-            if not path.is_file():
-                raise DataError(f"Inception weights {path} not found; pass the {INCEPTION_FILE} file")
-            # pytorch-fid reads <hub>/checkpoints/<file>: point a private hub dir at the given file.
-            hub = Path(tempfile.mkdtemp(prefix="hdgen-hub-"))
-            (hub / "checkpoints").mkdir()
-            (hub / "checkpoints" / INCEPTION_FILE).symlink_to(path.resolve())
-            torch.hub.set_dir(str(hub))
+    if weights is not None:
+        where = Path(weights).expanduser()
+        if not where.is_file():
+            raise DataError(f"Inception weights {where} not found; pass the {INCEPTION_FILE} file")
+    else:
         where = Path(torch.hub.get_dir()) / "checkpoints" / INCEPTION_FILE
+    hint = (f"download {INCEPTION_FILE} and pass --inception-weights FILE (or set {INCEPTION_ENV}), "
+            "or use --features CKPT for a classifier's features offline")
+    if not where.is_file():  # fetch quietly ourselves, so offline is one error line and no progress noise
         try:
-            if not where.is_file():  # fetch quietly ourselves, so offline is one error line and no progress noise
-                from pytorch_fid.inception import FID_WEIGHTS_URL
-
-                where.parent.mkdir(parents=True, exist_ok=True)
-                torch.hub.download_url_to_file(FID_WEIGHTS_URL, str(where), progress=False)
-            net = fid_inception_v3()
-        except (OSError, RuntimeError) as exc:  # URLError is an OSError; a bad file is a RuntimeError
-            raise DataError(f"cannot load the FID Inception weights {where} ({type(exc).__name__}); download "
-                            f"{INCEPTION_FILE} and pass --inception-weights FILE (or set {INCEPTION_ENV}), "
-                            "or use --features CKPT for a classifier's features offline") from None
+            where.parent.mkdir(parents=True, exist_ok=True)
+            torch.hub.download_url_to_file(fid.FID_WEIGHTS_URL, str(where), progress=False)
+        except OSError as exc:  # URLError is an OSError
+            raise DataError(f"cannot download the FID Inception weights to {where} ({type(exc).__name__}); {hint}") from None
+    try:
+        state = torch.load(where, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - an unpickling refusal, a truncated file, a zip error ...
+        raise DataError(f"cannot load the FID Inception weights {where} ({type(exc).__name__}: it is not a "
+                        f"tensors-only {INCEPTION_FILE}); {hint}") from None
+    loader = fid.load_state_dict_from_url
+    fid.load_state_dict_from_url = lambda *args, **kwargs: state
+    try:
+        net = fid.fid_inception_v3()
+    except RuntimeError as exc:  # the file holds another network's tensors
+        raise DataError(f"{where} does not hold the FID Inception weights ({str(exc).splitlines()[0]}); {hint}") from None
     finally:
-        torch.hub.set_dir(previous)
+        fid.load_state_dict_from_url = loader
     return net.to(device).eval()
 
 
