@@ -92,7 +92,7 @@ def main() -> None:
         share = f"{100 * tflop / seconds / peak:6.1f}%" if peak else "     -"
         print(f"{preset:<12} {seconds:7.3f} {seconds * iters_per_epoch / 60:10.2f} {tflop:11.2f} "
               f"{tflop / seconds:8.1f} {share:>7} {memory:9.1f}")
-        del model, objective, optimizer
+        model = objective = optimizer = step = None  # free the GPU memory before the next preset
         torch.cuda.empty_cache()
 
 

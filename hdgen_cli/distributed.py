@@ -126,6 +126,16 @@ def average_buffers(model: nn.Module) -> None:
             buf.copy_(t / world_size())
 
 
+def gather_to_main(obj):
+    """Every rank's `obj` (CPU tensors, plain data) in a list on rank 0, None on the others: the
+    per-rank state a checkpoint keeps (buffers, data positions, RNG)."""
+    if world_size() == 1:
+        return [obj]
+    out = [None] * world_size() if is_main() else None
+    dist.gather_object(obj, out, dst=0)
+    return out
+
+
 def share_from_main(fn):
     """fn() on rank 0, its result (or its error) broadcast to every rank: one run directory, one
     decision, and no rank left waiting when rank 0 fails."""

@@ -11,7 +11,7 @@ from safetensors.torch import load_file
 from hdgen_cli.cli.app import run
 from hdgen_cli.config.schema import GuardConfig
 from hdgen_cli.objectives.base import StepOutput
-from hdgen_cli.train import TrainingDiverged, train
+from hdgen_cli.train import train
 from hdgen_cli.train.checkpoint import load_checkpoint
 from hdgen_cli.train.guard import DivergenceGuard
 from hdgen_cli.train.state import TrainingState

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from hdgen_cli.config import load_config
 from hdgen_cli.data import BatchTransform, make_splits
-from hdgen_cli.objectives import JEMObjective, build_objective
+from hdgen_cli.objectives import build_objective
 from hdgen_cli.objectives.hdge import LogitQueue, contrastive_log_qxy
 from hdgen_cli.optim import build_optimizer
 from hdgen_cli.parts import DataInfo, build_buffer, build_model, build_sampler

@@ -5,7 +5,9 @@ rolled-back run are put back by the same code.
 
 Namespaces: `model.`, `optim.state.<i>.`, `buffer.`, `stream.<name>.`, `objective.` (HDGE's
 queue, CLEL's encoder, EMA copies and encoder optimizer) and `rng.` (the global torch and CUDA
-generators; each data stream carries its own).
+generators; each data stream carries its own). Under torchrun the weights and optimizer are the
+same on every rank, while the `PER_RANK` parts differ; a checkpoint stores rank r's copies of
+those under `rank<r>.` so every rank resumes exactly.
 """
 
 from __future__ import annotations
@@ -16,6 +18,14 @@ import torch
 
 from hdgen_cli.errors import CheckpointError
 from hdgen_cli.objectives.base import section
+
+
+PER_RANK = ("buffer.", "stream.", "rng.", "objective.queue.")
+
+
+def per_rank(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The entries that differ between ranks (own chains, data shard position, RNG, HDGE queue)."""
+    return {k: v for k, v in tensors.items() if k.startswith(PER_RANK)}
 
 
 def flatten_optimizer(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
@@ -100,9 +110,10 @@ class TrainingState:
         tensors.update(_rng_state())
         return Captured(iteration, {k: v.detach().clone() for k, v in tensors.items()}, meta)
 
-    def restore(self, captured: Captured, source: str, model: bool = True) -> None:
+    def restore(self, captured: Captured, source: str, model: bool = True, streams: bool = True) -> None:
         """Put a capture (or a checkpoint's tensors) back into every part. `model=False` leaves the
-        weights alone (a resume that loaded them already)."""
+        weights alone (a resume that loaded them already); `streams=False` keeps the fresh data
+        order (a resume on another number of processes, whose shards differ)."""
         tensors = captured.tensors
         if model:
             self.model.load_state_dict(section(tensors, "model"))
@@ -110,7 +121,7 @@ class TrainingState:
             unflatten_optimizer(self.optimizer, section(tensors, "optim.state"), captured.optim_meta, source)
         if self.buffer is not None:
             self.buffer.load_state_dict(section(tensors, "buffer"))
-        for name, stream in self.streams.items():
+        for name, stream in self.streams.items() if streams else ():
             stream.load_state_dict(section(tensors, f"stream.{name}"))
         if self.objective is not None:
             self.objective.load_state_dict(section(tensors, "objective"))

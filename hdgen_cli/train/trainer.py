@@ -16,17 +16,18 @@ from hdgen_cli import distributed as dist
 from hdgen_cli.config.schema import RunConfig
 from hdgen_cli.data import BatchStream, BatchTransform, make_splits
 from hdgen_cli.evaluation import classify_metrics
-from hdgen_cli.objectives import build_objective
+from hdgen_cli.files import unfinished_writes, write_text_atomically
 from hdgen_cli.models.norm import frozen_running_stats
+from hdgen_cli.objectives import build_objective
+from hdgen_cli.objectives.base import section
 from hdgen_cli.optim import SAM, build_optimizer, lr_at
 from hdgen_cli.parts import DataInfo, build_buffer, build_model, build_sampler, resolve_device
-from hdgen_cli.files import unfinished_writes, write_text_atomically
 from hdgen_cli.train.checkpoint import BEST, LAST, load_checkpoint, load_model_state, save_checkpoint
 from hdgen_cli.train.fastpath import autocast, prepare_model
 from hdgen_cli.train.guard import DivergenceGuard, Remedies, TrainingDiverged, scaled_steps
 from hdgen_cli.train.monitor import Monitor
 from hdgen_cli.train.outputs import write_grid
-from hdgen_cli.train.state import Captured, TrainingState
+from hdgen_cli.train.state import Captured, TrainingState, per_rank
 
 
 @dataclass
@@ -103,13 +104,21 @@ def train(config: RunConfig, run_dir: str | Path, resume: str | Path | None = No
         live_fid = LiveFID(extractor, train_set.images, tc.fid_samples, device)
 
     # ------------------------------------------------------------------ 3. resume
-    start_iter, best_valid, remedies = 0, None, Remedies()
+    start_iter, best_valid, remedies, resume_note = 0, None, Remedies(), ""
     if resume is not None:
         ckpt = load_checkpoint(resume)
         load_model_state(model, ckpt)  # names the mismatch when the checkpoint is another model's
-        state.restore(ckpt.captured(), str(ckpt.path), model=False)
-        if rank:  # the checkpoint holds rank 0's generator states: the other ranks draw their own again
+        saved_world = ckpt.position.get("world_size", 1)
+        captured = ckpt.captured()
+        own = section(ckpt.tensors, f"rank{rank}") if rank and saved_world == dist.world_size() else {}
+        if own:  # this rank's own chains, data position and RNG
+            captured = Captured(captured.iteration, {**captured.tensors, **own}, captured.optim_meta)
+        state.restore(captured, str(ckpt.path), model=False, streams=saved_world == dist.world_size())
+        if rank and not own:  # only rank 0's generator states were saved: the others draw their own again
             torch.manual_seed(tc.seed + rank + ckpt.position.get("iteration", 0))
+        if saved_world != dist.world_size():
+            resume_note = (f"; it ran on {saved_world} process(es), this on {dist.world_size()}: the data order "
+                           "starts afresh and the other ranks' chains from rank 0's buffer")
         start_iter, best_valid = ckpt.position.get("iteration", 0), ckpt.position.get("best_valid")
         remedies = Remedies.from_dict(ckpt.position.get("guard"))
 
@@ -125,9 +134,14 @@ def train(config: RunConfig, run_dir: str | Path, resume: str | Path | None = No
     objective.replicate(lambda module: dist.replicate_module(module, device))
 
     def save(names: list[str], captured: Captured) -> None:
+        """Rank 0 writes; under torchrun every rank calls this, sending its own buffer, data
+        position and RNG (saved as `rank<r>.`), so a resume on as many processes is exact."""
+        parts = dist.gather_to_main({k: v.cpu() for k, v in per_rank(captured.tensors).items()})
         if main:
+            others = {f"rank{r}.{k}": v for r, part in enumerate(parts) if r for k, v in part.items()}
+            captured = Captured(captured.iteration, {**captured.tensors, **others}, captured.optim_meta)
             position = {"iteration": captured.iteration, "epoch": captured.iteration / iters_per_epoch,
-                        "best_valid": best_valid, "guard": remedies.to_dict()}
+                        "best_valid": best_valid, "guard": remedies.to_dict(), "world_size": dist.world_size()}
             for name in names:
                 save_checkpoint(run_dir / name, captured, config=cfg, info=info, position=position)
 
@@ -142,7 +156,7 @@ def train(config: RunConfig, run_dir: str | Path, resume: str | Path | None = No
         monitor.event(f"training {cfg.name} on {cfg.data.name} ({len(train_set)} images, {iters_per_epoch} it/epoch, "
                       f"{total_iters} iterations) on {device}; run dir {run_dir}")
         if resume is not None:
-            monitor.event(f"resumed from {ckpt.path} at iteration {start_iter}", {"iter": start_iter})
+            monitor.event(f"resumed from {ckpt.path} at iteration {start_iter}{resume_note}", {"iter": start_iter})
         model.train()
         it = start_iter
         while it < total_iters:
