@@ -60,6 +60,7 @@ class DivergenceGuard:
         self.last_samples: torch.Tensor | None = None
         self._window: torch.Tensor | None = None  # (5,) on the device: flag, worst magnitudes
         self._first_bad: torch.Tensor | None = None
+        self._limits: torch.Tensor | None = None
 
     def observe(self, out, iteration: int) -> None:
         """Fold one step's loss and energies into the window, on the device (no host sync)."""
@@ -71,9 +72,10 @@ class DivergenceGuard:
         e_d = zero if e_d is None else e_d.detach().float()
         e_s = zero if e_s is None else e_s.detach().float()
         mags = torch.stack([loss.abs(), e_d.abs(), e_s.abs(), (e_s - e_d).abs()])
-        limits = torch.tensor([self.cfg.loss_limit, self.cfg.energy_limit, self.cfg.energy_limit, self.cfg.gap_limit],
-                              device=loss.device)
-        bad = (~torch.isfinite(mags) | (mags > limits)).any()
+        if self._limits is None or self._limits.device != loss.device:  # made once: a copy to the GPU would sync
+            self._limits = torch.tensor([self.cfg.loss_limit, self.cfg.energy_limit, self.cfg.energy_limit,
+                                         self.cfg.gap_limit], device=loss.device)
+        bad = (~torch.isfinite(mags) | (mags > self._limits)).any()
         mags = torch.nan_to_num(mags, nan=math.inf)  # so a NaN survives max() and reads as inf
         now = torch.cat([bad.float().unsqueeze(0), mags])
         if self._window is None:
