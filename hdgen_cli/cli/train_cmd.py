@@ -104,6 +104,7 @@ def train(
         emit_json(result.to_dict())
     else:
         emit_lines([("test accuracy", result.test_accuracy), ("test nll", result.test_nll),
-                    ("iterations", result.iterations), ("seconds", result.seconds), ("run dir", result.run_dir),
+                    ("iterations", result.iterations), ("recoveries", result.recoveries), ("seconds", result.seconds),
+                    ("run dir", result.run_dir),
                     ("checkpoint", result.checkpoint), ("samples", result.samples_png or "-")])
 
