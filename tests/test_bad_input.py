@@ -162,3 +162,11 @@ def test_hdgen_debug_shows_the_traceback(places, monkeypatch):
 
     with pytest.raises(CheckpointError):
         run(["sample", "--ckpt", str(places["corrupt"])])
+
+
+def test_every_setting_fixed_on_resume_exists():
+    from hdgen_cli.cli.train_cmd import FIXED_ON_RESUME
+    from hdgen_cli.config.presets import valid_keys
+
+    keys = valid_keys()
+    assert all(any(k.startswith(p) for k in keys) if p.endswith(".") else p in keys for p in FIXED_ON_RESUME)

@@ -19,7 +19,7 @@ from hdgen_cli.files import check_writable
 FIXED_ON_RESUME = ("model.", "energy.", "data.name", "data.image_size", "data.pixel_range", "data.n_valid",
                    "data.split_seed", "data.shared_batch", "data.px.batch_size", "data.ce.batch_size", "data.epoch_by",
                    "objective.name", "objective.hdge.queue_size", "objective.hdge.negatives",
-                   "objective.clel.encoder_width", "optim.name", "optim.sam", "sampler.name", "sampler.buffer.size")
+                   "objective.clel.encoder_width", "optim.name", "sampler.name", "sampler.buffer.size")
 
 
 def _run_dir(out: Optional[Path], root: str, name: str, force: bool) -> Path:
