@@ -28,8 +28,9 @@ class Objective:
     """`__call__(model, x_lab, y_lab, x_data, chains=None) -> StepOutput`.
 
     The trainer sets `epoch` (fractional), `iteration` and `total_iters` before each step, for
-    objectives that change over training, and `lr_scale` after a divergence roll-back. Passing `chains` from an earlier call's output reuses
-    its samples without sampling again (SAM's second pass, [SADA] Algorithm 1 step 3).
+    objectives that change over training, and `lr_scale` after a divergence roll-back. Passing
+    `chains` from an earlier call's output reuses its samples without sampling again (SAM's
+    second pass, [SADA] Algorithm 1 step 3).
     `info` (DataInfo) and `device` are for objectives that build state of their own.
     """
 

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from hdgen_cli.objectives.base import Objective, StepOutput, section
 from hdgen_cli.optim import build_optimizer, lr_at
 from hdgen_cli.optim.ema import EMA
+from hdgen_cli.optim.flat import flatten_optimizer, unflatten_optimizer
 
 
 def nt_xent(u: torch.Tensor, extra: torch.Tensor | None, temperature: float) -> torch.Tensor:
@@ -95,8 +96,7 @@ class CLELObjective(Objective):
         state.update({f"ema_encoder.{k}": v for k, v in self.ema_encoder.model.state_dict().items()})
         if self.ema_model is not None:
             state.update({f"ema_model.{k}": v for k, v in self.ema_model.model.state_dict().items()})
-        for idx, slot in self.encoder_opt.state_dict()["state"].items():
-            state.update({f"encoder_optim.{idx}.{k}": v for k, v in slot.items() if torch.is_tensor(v)})
+        state.update(flatten_optimizer(self.encoder_opt, "encoder_optim")[0])  # Adam keeps no scalar slots
         return state
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
@@ -104,9 +104,5 @@ class CLELObjective(Objective):
         self.ema_encoder.model.load_state_dict(section(state, "ema_encoder"))
         if self.ema_model is not None:
             self.ema_model.model.load_state_dict(section(state, "ema_model"))
-        slots: dict[int, dict] = {}
-        for key, value in section(state, "encoder_optim").items():
-            idx, name = key.split(".", 1)
-            slots.setdefault(int(idx), {})[name] = value.clone()  # the optimizer keeps it: never share a snapshot's
-        sd = self.encoder_opt.state_dict()
-        self.encoder_opt.load_state_dict({"state": slots, "param_groups": sd["param_groups"]})
+        groups = {"param_groups": self.encoder_opt.state_dict()["param_groups"], "scalars": {}}
+        unflatten_optimizer(self.encoder_opt, section(state, "encoder_optim"), groups, "the CLEL encoder state")

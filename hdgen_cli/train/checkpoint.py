@@ -24,7 +24,8 @@ from hdgen_cli.errors import CheckpointError
 from hdgen_cli.files import write_atomically
 from hdgen_cli.objectives.base import section
 from hdgen_cli.parts import DataInfo
-from hdgen_cli.train.state import Captured, unflatten_optimizer
+from hdgen_cli.optim.flat import unflatten_optimizer
+from hdgen_cli.train.state import Captured
 
 FORMAT = "hdgen-checkpoint-1"
 LAST, BEST = "last.safetensors", "best.safetensors"
@@ -111,6 +112,3 @@ def load_model_state(model: torch.nn.Module, ckpt: Checkpoint) -> None:
         if value.shape != expected[key].shape:
             raise CheckpointError(f"{ckpt.path}: tensor {key} has shape {tuple(value.shape)}, model expects {tuple(expected[key].shape)}")
     model.load_state_dict(state)
-
-
-

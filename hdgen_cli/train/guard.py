@@ -39,7 +39,6 @@ class Remedies:
     recoveries: int = 0
     lr_scale: float = 1.0
     steps_scale: float = 1.0
-    buffer_resets: int = 0
 
     @classmethod
     def from_dict(cls, d: dict | None) -> "Remedies":

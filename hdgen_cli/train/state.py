@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-from hdgen_cli.errors import CheckpointError
 from hdgen_cli.objectives.base import section
+from hdgen_cli.optim.flat import flatten_optimizer, unflatten_optimizer
 
 
 PER_RANK = ("buffer.", "stream.", "rng.", "objective.queue.")
@@ -26,37 +26,6 @@ PER_RANK = ("buffer.", "stream.", "rng.", "objective.queue.")
 def per_rank(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """The entries that differ between ranks (own chains, data shard position, RNG, HDGE queue)."""
     return {k: v for k, v in tensors.items() if k.startswith(PER_RANK)}
-
-
-def flatten_optimizer(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
-    """Optimizer state as tensors `optim.state.<i>.<name>` plus JSON (param groups, scalar slots)."""
-    sd = opt.state_dict()
-    tensors, scalars = {}, {}
-    for idx, state in sd["state"].items():
-        for name, value in state.items():
-            if torch.is_tensor(value):
-                tensors[f"optim.state.{idx}.{name}"] = value
-            else:
-                scalars[f"{idx}.{name}"] = value
-    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
-
-
-def unflatten_optimizer(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], meta: dict | None,
-                        source: str) -> None:
-    """Inverse of `flatten_optimizer`; `tensors` are the entries under `optim.state`."""
-    if meta is None:
-        raise CheckpointError(f"{source} holds no optimizer state; it cannot be resumed")
-    state: dict[int, dict] = {}
-    for key, value in tensors.items():
-        idx, name = key.split(".", 1)
-        state.setdefault(int(idx), {})[name] = value.clone()  # load_state_dict keeps it: never share a snapshot's
-    for key, value in meta["scalars"].items():
-        idx, name = key.split(".", 1)
-        state.setdefault(int(idx), {})[name] = value
-    try:
-        opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
-    except (ValueError, KeyError) as exc:
-        raise CheckpointError(f"optimizer state in {source} does not match the model: {exc}") from None
 
 
 def _rng_state() -> dict[str, torch.Tensor]:

@@ -136,10 +136,12 @@ def train(config: RunConfig, run_dir: str | Path, resume: str | Path | None = No
     def save(names: list[str], captured: Captured) -> None:
         """Rank 0 writes; under torchrun every rank calls this, sending its own buffer, data
         position and RNG (saved as `rank<r>.`), so a resume on as many processes is exact."""
-        parts = dist.gather_to_main({k: v.cpu() for k, v in per_rank(captured.tensors).items()})
+        if dist.world_size() > 1:  # one process has no other ranks' state to fetch
+            parts = dist.gather_to_main({k: v.cpu() for k, v in per_rank(captured.tensors).items()})
+            if main:
+                others = {f"rank{r}.{k}": v for r, part in enumerate(parts) if r for k, v in part.items()}
+                captured = Captured(captured.iteration, {**captured.tensors, **others}, captured.optim_meta)
         if main:
-            others = {f"rank{r}.{k}": v for r, part in enumerate(parts) if r for k, v in part.items()}
-            captured = Captured(captured.iteration, {**captured.tensors, **others}, captured.optim_meta)
             position = {"iteration": captured.iteration, "epoch": captured.iteration / iters_per_epoch,
                         "best_valid": best_valid, "guard": remedies.to_dict(), "world_size": dist.world_size()}
             for name in names:
@@ -190,7 +192,6 @@ def train(config: RunConfig, run_dir: str | Path, resume: str | Path | None = No
                 torch.manual_seed(tc.seed + rank + 7919 * remedies.recoveries)  # fresh noise after the roll-back
                 if "reset_buffer" in gc.remedies and buffer is not None:
                     buffer.reset()
-                    remedies.buffer_resets += 1
                 apply_remedies()
                 what = _describe(gc, remedies, before, sampler)
                 monitor.event(f"divergence at {problem}; rolled back to iteration {good.iteration}{what} "
@@ -261,8 +262,7 @@ def train(config: RunConfig, run_dir: str | Path, resume: str | Path | None = No
 def _next_remedies(gc, remedies: Remedies) -> Remedies:
     return Remedies(remedies.recoveries + 1,
                     remedies.lr_scale * (gc.lr_factor if "lower_lr" in gc.remedies else 1.0),
-                    remedies.steps_scale * (gc.steps_factor if "more_steps" in gc.remedies else 1.0),
-                    remedies.buffer_resets)
+                    remedies.steps_scale * (gc.steps_factor if "more_steps" in gc.remedies else 1.0))
 
 
 def _describe(gc, remedies: Remedies, steps_before: int | None, sampler) -> str:
@@ -271,7 +271,7 @@ def _describe(gc, remedies: Remedies, steps_before: int | None, sampler) -> str:
         parts.append(f"sampler steps {steps_before} -> {sampler.steps}")
     if "lower_lr" in gc.remedies:
         parts.append(f"lr x{remedies.lr_scale:g}")
-    if "reset_buffer" in gc.remedies and remedies.buffer_resets:
+    if "reset_buffer" in gc.remedies and sampler is not None:  # a run with a sampler has a buffer
         parts.append("buffer reset")
     return (", " + ", ".join(parts)) if parts else ", same settings, fresh noise"
 
