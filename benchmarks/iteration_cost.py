@@ -23,11 +23,11 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 
 import torch
 import torch.nn.functional as F
 
+from hdgen_cli.bench.cost import clock
 from hdgen_cli.config import load_config
 from hdgen_cli.data import BatchTransform, ImageSet
 from hdgen_cli.objectives import build_objective
@@ -63,16 +63,6 @@ def build(preset, overrides, args, device, shape_overrides):
     objective.bind(model)
     objective.iteration, objective.total_iters = 1, 10**6  # schedules (CLEL's cosine encoder lr) need a horizon
     return cfg, model, objective, build_optimizer(cfg.optim, model.parameters())
-
-
-def clock(fn, device) -> float:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return time.perf_counter() - start
 
 
 def rounds(fns, args, device) -> list[list[float]]:

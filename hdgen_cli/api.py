@@ -3,7 +3,7 @@
     from hdgen_cli import api
     cfg = api.load_config("quickstart", ["train.epochs=5"])
     result = api.train(cfg, "runs/demo")
-    images, labels = api.sample("runs/demo", n=16, steps=100, y=3)
+    images, labels, info = api.sample("runs/demo", n=16, steps=100, y=3)
     print(api.evaluate("runs/demo"))
 """
 
@@ -205,9 +205,9 @@ def calibrate(path: str | Path, bins: int = 20, split: str = "test", sigma: floa
 
 def ood(path: str | Path, scores: list[str] | None = None, sets: list[str] | None = None, n: int = 1000,
         sigma: float | None = None, device: str = "auto", data_overrides: list[str] | None = None,
-        out_dir: str | Path | None = None, seed: int = 0, beta_ood: float = 0.1) -> dict:
+        out_dir: str | Path | None = None, seed: int = 0, beta_ood: float = 0.1, plots: bool = True) -> dict:
     """AUROC of each score for the in-distribution test set (positive) against each OOD set, with a
-    score histogram PNG per pair (SPEC §3.3). Up to `n` images per side, chosen with `seed`.
+    score histogram PNG per pair unless `plots` is off (SPEC §3.3). Up to `n` images per side, chosen with `seed`.
     CLEL's log p(x) score is -s(x) = -(||f||^2/2 - beta_ood cos(g(f_hat), h(x))) with its EMA networks."""
     from hdgen_cli.data import load_dataset
     from hdgen_cli.evaluation.ood import GENERATED, SCORES, auroc, generated_set, match_images, score_batches
@@ -262,9 +262,9 @@ def ood(path: str | Path, scores: list[str] | None = None, sets: list[str] | Non
         for name, images in candidates.items():
             neg = score_batches(score, model, log_density, images, info.pixel_range, sigma)
             png = score_histogram({cfg.data.name: pos.tolist(), name: neg.tolist()}, f"{score}: {cfg.data.name} vs {name}",
-                                  out_dir / f"ood-{score}-{name}.png")
+                                  out_dir / f"ood-{score}-{name}.png") if plots else None
             results.append({"score": score, "ood": name, "auroc": auroc(pos, neg), "n_in": len(pos), "n_ood": len(neg),
-                            "png": str(png)})
+                            "png": str(png) if png else None})
     return {"results": results, "direction": "higher score = in-distribution; in-distribution is the positive class",
             **({"beta_ood": beta_ood} if cfg.objective.name == "clel" else {}), **_protocol(loaded, cfg, "test", sigma)}
 
@@ -388,3 +388,11 @@ def generation_metrics(path: str | Path, n: int = 1000, steps: int | None = None
             "features": extractor.name, "reference": f"{cfg.data.name} train ({len(reference)} images)",
             "classifier": loaded.model.has_classifier, "grids": grids, **details,
             "checkpoint": str(loaded.checkpoint.path), "method": cfg.name}
+
+
+def bench(spec, quiet: bool = False) -> dict:
+    """Train and evaluate a grid of presets x seeds and check the papers' claims (`hdgen_cli.bench`).
+    `spec` is a `hdgen_cli.bench.BenchSpec`; returns the dict written to results.json."""
+    from hdgen_cli.bench import run_bench
+
+    return run_bench(spec, quiet=quiet)

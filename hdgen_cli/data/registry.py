@@ -8,7 +8,7 @@ from typing import Callable
 import torch
 
 from hdgen_cli.config.schema import DataConfig
-from hdgen_cli.data import bundled, folder, torchvision_sets as tv
+from hdgen_cli.data import bundled, folder, shapes, torchvision_sets as tv
 from hdgen_cli.data.imageset import ImageSet, resize_u8
 from hdgen_cli.errors import DataError, UsageError
 from hdgen_cli.registry import Registry
@@ -18,6 +18,7 @@ Loader = Callable[[DataConfig, str], ImageSet]
 DATASETS: Registry[Loader] = Registry("dataset", "data.name")
 for _name, _loader in {
     "digits": bundled.load_digits,
+    "shapes": shapes.load_shapes,
     "cifar10": tv.load_cifar10,
     "cifar100": tv.load_cifar100,
     "svhn": tv.load_svhn,

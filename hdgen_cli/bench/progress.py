@@ -1,0 +1,67 @@
+"""Progress over a whole bench grid, with an ETA, on stderr: a rich bar on a terminal, one plain
+line per finished run when piped (never wrapped). The ETA is the mean time of the runs this
+process has finished, times the runs left."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+
+def _clock(seconds: float) -> str:
+    m, s = divmod(int(round(seconds)), 60)
+    return f"{m // 60}h{m % 60:02d}m" if m >= 60 else f"{m}m{s:02d}s"
+
+
+class GridProgress:
+    def __init__(self, names: list[str], quiet: bool = False):
+        self.total, self.quiet = len(names), quiet
+        self.console = Console(stderr=True, highlight=False, soft_wrap=True)
+        self.finished, self.worked, self.spent = 0, 0, 0.0
+        self._bar = self._task = None
+        self._t = time.perf_counter()
+
+    def __enter__(self):
+        if not self.quiet and self.console.is_terminal:
+            self._bar = Progress(TextColumn("bench {task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=self.console)
+            self._bar.start()
+            self._task = self._bar.add_task("", total=self.total)
+        return self
+
+    def __exit__(self, *exc):
+        if self._bar:
+            self._bar.stop()
+        return False
+
+    def _line(self, text: str) -> None:
+        if not self.quiet:
+            if self._bar:
+                self._bar.console.print(text)
+            else:
+                sys.stderr.write(text + "\n")
+                sys.stderr.flush()
+
+    def note(self, text: str) -> None:
+        self._line(f"bench: {text}")
+
+    def start(self, name: str) -> None:
+        self._t = time.perf_counter()
+        if self._bar:
+            self._bar.update(self._task, description=name)
+
+    def done(self, name: str, skipped: bool = False) -> None:
+        self.finished += 1
+        took = time.perf_counter() - self._t
+        if not skipped:
+            self.worked += 1
+            self.spent += took
+        left = self.total - self.finished
+        eta = f", ETA {_clock(self.spent / self.worked * left)}" if self.worked and left else ""
+        what = "already done, skipped" if skipped else f"done in {_clock(took)}"
+        if self._bar:
+            self._bar.update(self._task, advance=1)
+        self._line(f"bench: {self.finished}/{self.total} {name} {what}{eta}")

@@ -1,0 +1,64 @@
+"""The one feature network every bench run's FID and IS are measured with.
+
+FID only compares methods when all of them are embedded by the same network, and never by the
+evaluated model's own features (a model that maps everything to one point would score itself
+perfectly). The bench uses the FID Inception when its weights are on disk; otherwise it trains a
+reference classifier once per dataset (the softmax preset under the small profile, fixed seed) and
+reuses it for every run of every bench that writes to the same folder.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+from hdgen_cli.errors import UsageError
+
+REFERENCE_SEED = 20261128
+FEATURES = ("auto", "inception", "reference")
+
+
+def inception_on_disk(weights: str | None) -> bool:
+    from hdgen_cli.evaluation.generation import INCEPTION_ENV, INCEPTION_FILE
+
+    if weights:
+        return Path(weights).expanduser().is_file()
+    if os.environ.get(INCEPTION_ENV):
+        return Path(os.environ[INCEPTION_ENV]).expanduser().is_file()
+    return (Path(torch.hub.get_dir()) / "checkpoints" / INCEPTION_FILE).is_file()
+
+
+def choose_features(kind: str, weights: str | None) -> str:
+    """'inception' or 'reference' for `--features auto|inception|reference`."""
+    if kind not in FEATURES:
+        raise UsageError(f"unknown --features '{kind}'; use one of {', '.join(FEATURES)}")
+    if kind == "auto":
+        return "inception" if inception_on_disk(weights) else "reference"
+    return kind
+
+
+def reference_config(data_overrides: list[str]):
+    from hdgen_cli.bench.profiles import load_profile
+
+    extra = [*data_overrides, f"train.seed={REFERENCE_SEED}", "output.grid_size=1"]
+    return load_profile("small").config("softmax", extra)
+
+
+def reference_classifier(out: Path, data_overrides: list[str], quiet: bool = True) -> Path:
+    """The reference classifier's checkpoint for this dataset under `out`, trained on first use."""
+    from hdgen_cli.train import train
+    from hdgen_cli.train.checkpoint import load_checkpoint
+
+    cfg = reference_config(data_overrides)
+    run_dir = out / f"reference-{cfg.data.name}"
+    ckpt = run_dir / "last.safetensors"
+    if ckpt.is_file():
+        try:
+            if load_checkpoint(ckpt).config == cfg:
+                return ckpt
+        except Exception:  # noqa: BLE001 - a damaged or foreign file is retrained below
+            pass
+    train(cfg, run_dir, quiet=quiet)
+    return ckpt
