@@ -91,10 +91,6 @@ CLAIMS: tuple[Claim, ...] = (
 )
 
 
-def claim_ids() -> list[str]:
-    return [c.id for c in CLAIMS]
-
-
 def check(values: dict[str, dict[str, list[float]]], claims=CLAIMS) -> list[dict]:
     """Verdicts from `values[preset][metric]` = per-seed values. One dict per claim, with its rows."""
     out = []

@@ -24,14 +24,14 @@ class PeakMemory:
         self.cuda = torch.cuda.is_available() and device != "cpu"
         self.peak_mb: float | None = None
         self._stop = threading.Event()
-        self._base = self._top = None
+        self._top = None
 
     def __enter__(self):
         if self.cuda:
             torch.cuda.reset_peak_memory_stats()
             return self
-        self._base = self._top = _rss_bytes()
-        if self._base is not None:
+        self._top = _rss_bytes()  # None where /proc is not there
+        if self._top is not None:
             self._thread = threading.Thread(target=self._poll, daemon=True)
             self._thread.start()
         return self
@@ -44,7 +44,7 @@ class PeakMemory:
     def __exit__(self, *exc):
         if self.cuda:
             self.peak_mb = torch.cuda.max_memory_allocated() / 2**20
-        elif self._base is not None:
+        elif self._top is not None:
             self._stop.set()
             self._thread.join()
             self._top = max(self._top, _rss_bytes() or 0)
