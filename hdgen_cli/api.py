@@ -9,12 +9,15 @@
 
 from __future__ import annotations
 
+import secrets
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
+from hdgen_cli import progress
 from hdgen_cli.config import load_config, override_config  # noqa: F401 - re-exported
 from hdgen_cli.config.schema import RunConfig, SamplerConfig
 from hdgen_cli.data import from_model_range, make_splits, to_uint8, unit_to_model_range
@@ -109,8 +112,9 @@ def sample(path: str | Path | LoadedModel, n: int = 64, steps: int | None = None
     cfg, info = with_sampler(loaded.config), loaded.info
     if y is not None and not 0 <= y < max(info.num_classes, 0):
         raise UsageError(f"--class {y} is out of range; this model has classes 0..{info.num_classes - 1}")
-    if seed is not None:
-        torch.manual_seed(seed)
+    if seed is None:  # drawn, then recorded, so any sample can be redrawn with --seed
+        seed = secrets.randbelow(2**31)
+    torch.manual_seed(seed)
     if inject:
         if cfg.sampler.name != "gmmc":
             raise UsageError(f"--gmmc-inject needs a GMMC checkpoint; this one samples with {cfg.sampler.name}")
@@ -139,7 +143,7 @@ def sample(path: str | Path | LoadedModel, n: int = 64, steps: int | None = None
         energy_fn = lambda inp: loaded.model.conditional_energy(inp, z, beta_c)  # noqa: E731
     images, labels = generate(loaded.model, sampler, n, steps, p0, buffer=buffer, y=y, batch_size=batch_size,
                               num_classes=info.num_classes, energy_fn=energy_fn)
-    details = {"n": n, "steps": steps, "init": init, "class": y, "sampler": cfg.sampler.name,
+    details = {"n": n, "steps": steps, "init": init, "class": y, "seed": seed, "sampler": cfg.sampler.name,
                **({"latent": cfg.sampler.latent} if cfg.sampler.name == "gmmc" else {}),
                **({"like": list(like), "beta_c": loaded.model.beta if beta_c is None else beta_c} if like else {}),
                "checkpoint": str(loaded.checkpoint.path)}
@@ -257,14 +261,18 @@ def ood(path: str | Path, scores: list[str] | None = None, sets: list[str] | Non
             other = other.subset(torch.randperm(len(other), generator=gen)[:n])
             candidates[name] = match_images(other, info.channels, info.image_size)
     results = []
-    for score in scores:
-        pos = score_batches(score, model, log_density, inside, info.pixel_range, sigma)
-        for name, images in candidates.items():
-            neg = score_batches(score, model, log_density, images, info.pixel_range, sigma)
-            png = score_histogram({cfg.data.name: pos.tolist(), name: neg.tolist()}, f"{score}: {cfg.data.name} vs {name}",
-                                  out_dir / f"ood-{score}-{name}.png") if plots else None
-            results.append({"score": score, "ood": name, "auroc": auroc(pos, neg), "n_in": len(pos), "n_ood": len(neg),
-                            "png": str(png) if png else None})
+    shown = progress.stage("ood", total=len(scores) * (1 + len(candidates)), unit="image sets scored")
+    with shown:
+        for score in scores:
+            pos = score_batches(score, model, log_density, inside, info.pixel_range, sigma)
+            shown.advance()
+            for name, images in candidates.items():
+                neg = score_batches(score, model, log_density, images, info.pixel_range, sigma)
+                shown.advance()
+                png = score_histogram({cfg.data.name: pos.tolist(), name: neg.tolist()},
+                                      f"{score}: {cfg.data.name} vs {name}", out_dir / f"ood-{score}-{name}.png") if plots else None
+                results.append({"score": score, "ood": name, "auroc": auroc(pos, neg), "n_in": len(pos),
+                                "n_ood": len(neg), "png": str(png) if png else None})
     return {"results": results, "direction": "higher score = in-distribution; in-distribution is the positive class",
             **({"beta_ood": beta_ood} if cfg.objective.name == "clel" else {}), **_protocol(loaded, cfg, "test", sigma)}
 
@@ -319,6 +327,14 @@ def attack(path: str | Path, kind: str = "pgd-linf", eps: list[float] | None = N
     eps = eps or ([8 / 255] if norm == "linf" else [0.5])
     steps = steps or ((1000 if targeted else 100) if kind == "cw-l2" else (40 if norm == "linf" else 50))
     torch.manual_seed(seed)
+    total = clf.passes(kind, len(eps), steps)
+    if purify is not None and progress.shown():  # BPDA+EOT at full votes can take hours: say so before starting
+        t0 = time.perf_counter()
+        with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):  # timing leaves the results alone
+            clf.logits(u[:64])
+        pace = (time.perf_counter() - t0) * -(-len(u) // 64)
+        progress.note(f"attack: {total} passes of {len(u)} images through {value} sampler steps each "
+                      f"(eot {eot}, votes {votes}); about {progress.clock(total * pace)} at this pace")
 
     def rows(u, y, target):  # per image: clean correct, then C&W (success, L2) or PGD robust correct per eps
         cols = [clf.predict(u) == y]
@@ -329,7 +345,9 @@ def attack(path: str | Path, kind: str = "pgd-linf", eps: list[float] | None = N
             cols += [clf.predict(pgd(clf, u, y, e, norm, steps, step_size, random_start)) == y for e in eps]
         return torch.stack([c.double() for c in cols], 1)
 
-    table = map_rows(rows, u, y, target)  # under torchrun each rank attacks its shard
+    with progress.stage("attack", total, unit="passes") as shown:
+        clf.on_pass = shown.advance
+        table = map_rows(rows, u, y, target)  # under torchrun each rank attacks its shard
     result = {"attack": kind, "n": len(y), "clean_accuracy": float(table[:, 0].mean()), "seed": seed, **defense_info}
     if kind == "cw-l2":
         ok, norms = table[:, 1].bool(), table[:, 2]
@@ -359,6 +377,9 @@ def generation_metrics(path: str | Path, n: int = 1000, steps: int | None = None
         raise UsageError(f"unknown --protocol '{protocol}'; use fresh or buffer")
     loaded = load_model(path, device)
     cfg, info, dev = override_config(loaded.config, data_overrides or []), loaded.info, next(loaded.model.parameters()).device
+    # the feature network and the reference images first: a missing weights file or dataset fails before sampling
+    extractor = build_extractor(features, inception_weights, info.shape, dev)
+    reference = make_splits(cfg.data).train
     if protocol == "buffer":
         if "buffer.images" not in loaded.checkpoint.tensors:
             raise UsageError(f"{loaded.checkpoint.path} has no replay buffer; use --protocol fresh")
@@ -368,8 +389,6 @@ def generation_metrics(path: str | Path, n: int = 1000, steps: int | None = None
         samples, _, d = sample(loaded, n=n, steps=steps, init=init, seed=seed)
         details = {"protocol": "fresh", "n": n, "steps": d["steps"], "init": init}
     samples_u8 = to_uint8(samples)
-    extractor = build_extractor(features, inception_weights, info.shape, dev)
-    reference = make_splits(cfg.data).train
     f_ref, _ = embed(extractor, reference.images, dev)
     f_gen, p_gen = embed(extractor, samples_u8, dev)
     fid = frechet_distance(*gaussian_stats(f_gen), *gaussian_stats(f_ref))

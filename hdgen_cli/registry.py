@@ -6,10 +6,9 @@ names the config key, the closest valid name and every choice.
 
 from __future__ import annotations
 
-import difflib
 from typing import Callable, Generic, TypeVar
 
-from hdgen_cli.errors import UsageError
+from hdgen_cli.errors import UsageError, did_you_mean
 
 T = TypeVar("T")
 
@@ -48,7 +47,7 @@ class Registry(Generic[T]):
     def get(self, name: str) -> T:
         names = self.names()
         if name not in self._items:
-            close = difflib.get_close_matches(name, names, n=1, cutoff=0.5)
-            hint = f"; did you mean '{close[0]}'?" if close else ""
+            close = did_you_mean(name, names)
+            hint = f"; did you mean '{close}'?" if close else ""
             raise UsageError(f"unknown {self.what} '{name}'{hint} (set {self.key} to one of: {', '.join(names)})")
         return self._items[name]

@@ -8,12 +8,8 @@ import sys
 import time
 
 from rich.console import Console
+from hdgen_cli.progress import clock
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-
-def _clock(seconds: float) -> str:
-    m, s = divmod(int(round(seconds)), 60)
-    return f"{m // 60}h{m % 60:02d}m" if m >= 60 else f"{m}m{s:02d}s"
 
 
 class GridProgress:
@@ -60,8 +56,8 @@ class GridProgress:
             self.worked += 1
             self.spent += took
         left = self.total - self.finished
-        eta = f", ETA {_clock(self.spent / self.worked * left)}" if self.worked and left else ""
-        what = "already done, skipped" if skipped else f"done in {_clock(took)}"
+        eta = f", ETA {clock(self.spent / self.worked * left)}" if self.worked and left else ""
+        what = "already done, skipped" if skipped else f"done in {clock(took)}"
         if self._bar:
             self._bar.update(self._task, advance=1)
         self._line(f"bench: {self.finished}/{self.total} {name} {what}{eta}")

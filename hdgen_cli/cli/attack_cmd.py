@@ -7,12 +7,12 @@ from typing import Optional
 
 import typer
 
-from hdgen_cli.cli.common import (CkptOpt, DataDirOpt, DeviceOpt, DownloadOpt, JsonOpt,
+from hdgen_cli.cli.common import (QuietOpt, checkpoint_or_newest, CkptOpt, DataDirOpt, DeviceOpt, DownloadOpt, JsonOpt,
                                    data_overrides, emit_json, emit_lines)
 
 
 def attack(
-    ckpt: CkptOpt,
+    ckpt: CkptOpt = None,
     kind: str = typer.Option("pgd-linf", "--attack", "-a", help="pgd-linf, pgd-l2 or cw-l2"),
     eps: Optional[list[str]] = typer.Option(None, "--eps", help="budget on the [0, 1] scale, e.g. 8/255; repeat for a curve"),
     steps: Optional[int] = typer.Option(None, "--steps", min=1, help="attack iterations (PGD 40 / 50 for L2; C&W 100, targeted 1000)"),
@@ -29,13 +29,17 @@ def attack(
     download: DownloadOpt = False,
     device: DeviceOpt = "auto",
     json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """White-box attacks on [0, 1] images in eval mode; eps in that scale (8/255 style)."""
-    from hdgen_cli import api
+    from hdgen_cli import api, progress
+
+    ckpt = checkpoint_or_newest(ckpt)
 
     budgets = [api.parse_eps(e) for e in eps] if eps else None
-    result = api.attack(ckpt, kind, budgets, steps, step_size, random_start, n, targeted, defense, eot, votes, seed,
-                        device, data_overrides(data_dir, download), out)
+    with progress.reporting(quiet):
+        result = api.attack(ckpt, kind, budgets, steps, step_size, random_start, n, targeted, defense, eot, votes, seed,
+                            device, data_overrides(data_dir, download), out)
     if json_out:
         emit_json(result)
         return

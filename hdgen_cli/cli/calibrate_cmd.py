@@ -7,12 +7,12 @@ from typing import Optional
 
 import typer
 
-from hdgen_cli.cli.common import (CkptOpt, DataDirOpt, DeviceOpt, DownloadOpt, JsonOpt,
+from hdgen_cli.cli.common import (QuietOpt, checkpoint_or_newest, CkptOpt, DataDirOpt, DeviceOpt, DownloadOpt, JsonOpt,
                                    SigmaOpt, data_overrides, emit_json, emit_lines)
 
 
 def calibrate(
-    ckpt: CkptOpt,
+    ckpt: CkptOpt = None,
     bins: int = typer.Option(20, "--bins", min=1, help="equal-width confidence bins"),
     split: str = typer.Option("test", "--split", help="test or valid"),
     sigma: SigmaOpt = None,
@@ -21,12 +21,16 @@ def calibrate(
     download: DownloadOpt = False,
     device: DeviceOpt = "auto",
     json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """ECE of max p(y|x) over equal-width bins (last bin closed), with a reliability diagram."""
-    from hdgen_cli import api
+    from hdgen_cli import api, progress
 
-    result = api.calibrate(ckpt, bins=bins, split=split, sigma=sigma, device=device,
-                           data_overrides=data_overrides(data_dir, download), plot=out)
+    ckpt = checkpoint_or_newest(ckpt)
+
+    with progress.reporting(quiet):
+        result = api.calibrate(ckpt, bins=bins, split=split, sigma=sigma, device=device,
+                               data_overrides=data_overrides(data_dir, download), plot=out)
     if json_out:
         emit_json(result)
     else:

@@ -11,14 +11,16 @@ import typer
 from rich.console import Console
 
 # Options every checkpoint command shares, declared once.
-CkptOpt = Annotated[Path, typer.Option("--ckpt", "-c", help="checkpoint file or run directory")]
+CkptOpt = Annotated[Optional[Path], typer.Option(
+    "--ckpt", "-c", help="checkpoint file or run directory (default: the newest run under ./runs or $HDGEN_RUNS)")]
 SigmaOpt = Annotated[Optional[float], typer.Option("--sigma", min=0.0, help="noise on inputs (default: the run's data.eval_sigma)")]
 DataDirOpt = Annotated[Optional[str], typer.Option("--data-dir", help="where the datasets live")]
 DownloadOpt = Annotated[bool, typer.Option("--download", help="download missing datasets")]
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print one JSON object")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="no progress on stderr")]
 
-err_console = Console(stderr=True, highlight=False)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)  # never wrap piped lines
 
 
 def emit_json(obj) -> None:
@@ -35,6 +37,21 @@ def emit_lines(pairs: list[tuple[str, object]]) -> None:
         elif value is None:
             value = "-"
         sys.stdout.write(f"{key.ljust(width)}  {value}\n")
+
+
+def checkpoint_or_newest(ckpt: Path | None) -> Path:
+    """--ckpt as given, or the newest run under the runs root, named on stderr."""
+    from hdgen_cli.errors import UsageError
+    from hdgen_cli.train.checkpoint import newest_run, runs_root
+
+    if ckpt is not None:
+        return ckpt
+    run = newest_run()
+    if run is None:
+        raise UsageError(f"no run found under {runs_root()}/; train one with `hdgen train --preset quickstart` "
+                         "or pass --ckpt RUN_DIR")
+    err_console.print(f"using {run} (newest)")
+    return run
 
 
 def data_overrides(data_dir: str | None, download: bool) -> list[str]:

@@ -7,12 +7,12 @@ from typing import Optional
 
 import typer
 
-from hdgen_cli.cli.common import (CkptOpt, DataDirOpt, DeviceOpt, DownloadOpt, JsonOpt,
+from hdgen_cli.cli.common import (QuietOpt, checkpoint_or_newest, CkptOpt, DataDirOpt, DeviceOpt, DownloadOpt, JsonOpt,
                                    SigmaOpt, data_overrides, emit_json, emit_lines)
 
 
 def evaluate(
-    ckpt: CkptOpt,
+    ckpt: CkptOpt = None,
     split: str = typer.Option("test", "--split", help="test or valid"),
     sigma: SigmaOpt = None,
     fid: bool = typer.Option(False, "--fid", help="also FID (against the training split) and Inception Score of samples"),
@@ -27,17 +27,21 @@ def evaluate(
     seed: int = typer.Option(0, "--seed", help="--fid: sampling seed"),
     device: DeviceOpt = "auto",
     json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Classification metrics of a checkpoint on its dataset (no preset needed); --fid adds FID and IS."""
-    from hdgen_cli import api
+    from hdgen_cli import api, progress
+
+    ckpt = checkpoint_or_newest(ckpt)
 
     overrides = data_overrides(data_dir, download)
     generation = None
-    if fid:
-        generation = api.generation_metrics(ckpt, n_samples, steps, init, protocol, features, inception_weights, device,
-                                            overrides, seed)
-    result = api.evaluate(ckpt, split=split, sigma=sigma, device=device, data_overrides=overrides) \
-        if generation is None or generation["classifier"] else {"checkpoint": generation["checkpoint"]}
+    with progress.reporting(quiet):
+        if fid:
+            generation = api.generation_metrics(ckpt, n_samples, steps, init, protocol, features, inception_weights,
+                                                device, overrides, seed)
+        result = api.evaluate(ckpt, split=split, sigma=sigma, device=device, data_overrides=overrides) \
+            if generation is None or generation["classifier"] else {"checkpoint": generation["checkpoint"]}
     if generation is not None:
         result["generation"] = generation
     if json_out:

@@ -7,12 +7,12 @@ from typing import Optional
 
 import typer
 
-from hdgen_cli.cli.common import (CkptOpt, DataDirOpt, DeviceOpt, DownloadOpt, JsonOpt,
+from hdgen_cli.cli.common import (QuietOpt, checkpoint_or_newest, CkptOpt, DataDirOpt, DeviceOpt, DownloadOpt, JsonOpt,
                                    SigmaOpt, data_overrides, emit_json)
 
 
 def ood(
-    ckpt: CkptOpt,
+    ckpt: CkptOpt = None,
     score: Optional[list[str]] = typer.Option(None, "--score", "-s", help="logpx, maxprob or grad-norm; repeat for several (default: all that apply)"),
     sets: Optional[list[str]] = typer.Option(None, "--ood", help="interp, uniform, constant, a dataset name (svhn, cifar100, celeba, ...) or a folder of images; repeat (default: the three generated sets)"),
     n: int = typer.Option(1000, "--n", "--count", min=1, help="images per side; --count under torchrun"),
@@ -24,12 +24,16 @@ def ood(
     seed: int = typer.Option(0, "--seed", help="seed for the image subsets and generated sets"),
     device: DeviceOpt = "auto",
     json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Out-of-distribution detection: one AUROC per score and OOD set (higher score = in-distribution)."""
-    from hdgen_cli import api
+    from hdgen_cli import api, progress
 
-    result = api.ood(ckpt, scores=score, sets=sets, n=n, sigma=sigma, device=device,
-                     data_overrides=data_overrides(data_dir, download), out_dir=out_dir, seed=seed, beta_ood=beta_ood)
+    ckpt = checkpoint_or_newest(ckpt)
+
+    with progress.reporting(quiet):
+        result = api.ood(ckpt, scores=score, sets=sets, n=n, sigma=sigma, device=device,
+                         data_overrides=data_overrides(data_dir, download), out_dir=out_dir, seed=seed, beta_ood=beta_ood)
     if json_out:
         emit_json(result)
         return

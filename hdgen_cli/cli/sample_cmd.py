@@ -8,11 +8,22 @@ from typing import Optional
 
 import typer
 
-from hdgen_cli.cli.common import CkptOpt, DeviceOpt, JsonOpt, emit_json, emit_lines
+from hdgen_cli.cli.common import CkptOpt, DeviceOpt, JsonOpt, QuietOpt, checkpoint_or_newest, emit_json, emit_lines
+from hdgen_cli.errors import UsageError
+
+
+def _new_name(folder: Path, stem: str) -> Path:
+    """`folder/stem.png`, or `stem-2.png`, `stem-3.png`, ... : a default name never overwrites earlier samples."""
+    k = 1
+    while True:
+        png = folder / (f"{stem}.png" if k == 1 else f"{stem}-{k}.png")
+        if not png.exists() and not png.with_suffix(".safetensors").exists():
+            return png
+        k += 1
 
 
 def sample(
-    ckpt: CkptOpt,
+    ckpt: CkptOpt = None,
     klass: Optional[int] = typer.Option(None, "--class", "-k", min=0, help="sample p(x|y=K) instead of p(x)"),
     steps: Optional[int] = typer.Option(None, "--steps", min=0, help="sampler steps (default: the training sampler's)"),
     n: int = typer.Option(64, "--n", "--count", min=1, help="number of samples; --count under torchrun"),
@@ -23,21 +34,28 @@ def sample(
     like: Optional[list[str]] = typer.Option(None, "--like", help="CLEL: condition on an image or a folder of images; "
                                              "repeat to compose several conditions"),
     beta_c: Optional[float] = typer.Option(None, "--beta-c", min=0.0, help="CLEL: strength of each condition (default: the model's beta)"),
+    force: bool = typer.Option(False, "--force", help="overwrite an existing --out file"),
     device: DeviceOpt = "auto",
     json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Sample unconditionally or for one class; writes PNG + .safetensors (images in [0, 1])."""
-    from hdgen_cli import api
+    from hdgen_cli import api, progress
     from hdgen_cli.files import check_writable
     from hdgen_cli.train.checkpoint import resolve_checkpoint_path
     from hdgen_cli.train.outputs import write_grid, write_samples
 
+    ckpt = checkpoint_or_newest(ckpt)
+
+    if out is not None and not force and (out.exists() or out.with_suffix(".safetensors").exists()):
+        raise UsageError(f"--out {out} already exists; pass --force to overwrite it, or another --out")
     check_writable(out.parent if out else resolve_checkpoint_path(ckpt).parent, "--out")  # before sampling
-    images, labels, details = api.sample(ckpt, n=n, steps=steps, y=klass, init=init, device=device, seed=seed,
-                                         inject=inject, like=like, beta_c=beta_c)
+    with progress.reporting(quiet):
+        images, labels, details = api.sample(ckpt, n=n, steps=steps, y=klass, init=init, device=device, seed=seed,
+                                             inject=inject, like=like, beta_c=beta_c)
     run_dir = Path(details["checkpoint"]).parent
     kind = "like" if like else ("uncond" if klass is None else f"class{klass}")
-    png = out or run_dir / f"sample-{kind}-{details['steps']}steps.png"
+    png = out or _new_name(run_dir, f"sample-{kind}-{details['steps']}steps")
     tensor_path = png.with_suffix(".safetensors")
     write_grid(images, "unit", png)
     write_samples(images, labels, "unit", tensor_path, {"details": json.dumps(details)})
@@ -45,5 +63,5 @@ def sample(
     if json_out:
         emit_json(result)
     else:
-        emit_lines([("samples", n), ("steps", details["steps"]), ("init", init),
+        emit_lines([("samples", n), ("steps", details["steps"]), ("init", init), ("seed", details["seed"]),
                     ("class", "-" if klass is None else klass), ("png", png), ("tensors", tensor_path)])

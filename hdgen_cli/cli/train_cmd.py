@@ -22,7 +22,7 @@ FIXED_ON_RESUME = ("model.", "energy.", "data.name", "data.image_size", "data.pi
                    "objective.clel.encoder_width", "optim.name", "sampler.name", "sampler.buffer.size")
 
 
-def _run_dir(out: Optional[Path], root: str, name: str, force: bool) -> Path:
+def _run_dir(out: Optional[Path], root: Path | str, name: str, force: bool) -> Path:
     if out is None:
         out = Path(root) / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
     if out.exists() and not out.is_dir():
@@ -33,10 +33,10 @@ def _run_dir(out: Optional[Path], root: str, name: str, force: bool) -> Path:
     return check_writable(out, "--out")
 
 
-def _remove_if_unused(run_dir: Path) -> None:
+def _remove_if_unused(run_dir: Path, made_parent: Path | None) -> None:
     """A new run that failed while setting up (dataset missing offline, bad shape, ...) leaves no
-    directory behind, so the same command works once the cause is fixed. A run that trained (it
-    logged a step, or wrote a checkpoint or a divergence snapshot) is kept as it is."""
+    directory behind, nor the `runs/` it made, so the same command works once the cause is fixed.
+    A run that trained (it logged a step, or wrote a checkpoint or a divergence snapshot) is kept."""
     from hdgen_cli.distributed import is_main
 
     if not is_main() or not run_dir.is_dir():
@@ -47,6 +47,8 @@ def _remove_if_unused(run_dir: Path) -> None:
     if trained or any(n.endswith(".safetensors") and not n.startswith("gm-") for n in names):
         return
     shutil.rmtree(run_dir, ignore_errors=True)
+    if made_parent is not None and made_parent.is_dir() and not any(made_parent.iterdir()):
+        made_parent.rmdir()
 
 
 def train(
@@ -68,7 +70,7 @@ def train(
     from hdgen_cli.config.presets import config_differences
     from hdgen_cli.distributed import share_from_main
     from hdgen_cli.parts import resolve_device
-    from hdgen_cli.train.checkpoint import load_checkpoint
+    from hdgen_cli.train.checkpoint import load_checkpoint, runs_root
 
     extra = list(overrides or []) + data_overrides(data_dir, download)
     if device is not None:
@@ -89,16 +91,18 @@ def train(
         config = api.load_config(preset or "quickstart", extra)
         resume_path = None
     fresh = resume is None and (out is None or not out.exists())  # this command makes the directory
+    parent = out.parent if out is not None else runs_root(config.output.root)
+    made_parent = parent if fresh and not parent.exists() else None
     resolve_device(config.train.device)  # under torchrun: join the process group before choosing the run dir
     if resume is not None:
         run_dir = ckpt.path.parent if out is None else share_from_main(lambda: _run_dir(out, "", "", force=True))
     else:  # rank 0 picks (and checks) the directory; every rank uses its choice
-        run_dir = share_from_main(lambda: _run_dir(out, config.output.root, config.name, force))
+        run_dir = share_from_main(lambda: _run_dir(out, runs_root(config.output.root), config.name, force))
     try:
         result = api.train(config, run_dir, resume=resume_path, quiet=quiet)
     except BaseException:
         if fresh:
-            _remove_if_unused(run_dir)
+            _remove_if_unused(run_dir, made_parent)
         raise
     if json_out:
         emit_json(result.to_dict())

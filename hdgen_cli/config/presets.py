@@ -7,7 +7,6 @@ A preset may `extends = "other"` to state only what differs from another preset.
 from __future__ import annotations
 
 import copy
-import difflib
 import json
 import os
 import sys
@@ -18,7 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from hdgen_cli.config.schema import RunConfig
-from hdgen_cli.errors import UsageError
+from hdgen_cli.errors import UsageError, did_you_mean
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -46,8 +45,8 @@ def list_presets() -> list[str]:
 
 
 def _suggest(name: str, choices: list[str]) -> str:
-    close = difflib.get_close_matches(name, choices, n=1, cutoff=0.4)
-    return f"did you mean '{close[0]}'? " if close else ""
+    close = did_you_mean(name, choices)
+    return f"did you mean '{close}'? " if close else ""
 
 
 def read_preset(name: str, _seen: tuple[str, ...] = ()) -> dict[str, Any]:

@@ -21,8 +21,16 @@ class Classifier:
     the gradient over that many purifications, and `votes` purifications vote on the prediction.
     """
 
-    def __init__(self, model, pixel_range: str, purify=None, eot: int = 1, votes: int = 1):
+    def __init__(self, model, pixel_range: str, purify=None, eot: int = 1, votes: int = 1, on_pass=None):
         self.model, self.pixel_range, self.purify, self.eot, self.votes = model, pixel_range, purify, eot, votes
+        self.on_pass = on_pass  # called after every pass through the (purified) model: progress
+
+    def passes(self, kind: str, n_eps: int, steps: int, search_steps: int = 9) -> int:
+        """How many `logits` calls an attack makes: the unit of its progress and time estimate."""
+        eot, votes = (self.eot, self.votes) if self.purify is not None else (1, 1)
+        if kind == "cw-l2":
+            return votes + search_steps * steps
+        return votes + n_eps * (steps * (eot + votes) + votes)
 
     def _logits(self, x):
         if hasattr(self.model, "half_sq_distances"):
@@ -34,7 +42,10 @@ class Classifier:
         if self.purify is not None:
             # BPDA: forward through the purified image, backward as if purification were the identity.
             x = x + (self.purify(x.detach()) - x).detach()
-        return self._logits(x)
+        logits = self._logits(x)
+        if self.on_pass is not None:
+            self.on_pass()
+        return logits
 
     def loss_grad(self, u: torch.Tensor, y: torch.Tensor, loss_fn) -> torch.Tensor:
         """d loss / d u, averaged over `eot` purifications (EOT) when defended."""

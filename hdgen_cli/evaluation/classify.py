@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from hdgen_cli import progress
 from hdgen_cli.data import ImageSet, to_model_range
 from hdgen_cli.distributed import map_rows
 
@@ -20,11 +21,13 @@ def eval_scores(model, data: ImageSet, pixel_range: str, sigma: float = 0.0, bat
 
     def rows(images):
         out = [torch.zeros(0, data.num_classes, device=device)]  # an empty shard keeps its width
-        for start in range(0, len(images), batch_size):
-            x = to_model_range(images[start:start + batch_size].to(device), pixel_range)
-            if sigma > 0:
-                x = x + sigma * torch.randn_like(x)
-            out.append(model.scores(x).float())
+        with progress.stage("classify", total=-(-len(images) // batch_size), unit="batches") as shown:
+            for start in range(0, len(images), batch_size):
+                x = to_model_range(images[start:start + batch_size].to(device), pixel_range)
+                if sigma > 0:
+                    x = x + sigma * torch.randn_like(x)
+                out.append(model.scores(x).float())
+                shown.advance()
         return torch.cat(out)
 
     try:

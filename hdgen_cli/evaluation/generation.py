@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from hdgen_cli import progress
 from hdgen_cli.data import from_model_range, to_uint8, unit_to_model_range
 from hdgen_cli.errors import DataError
 
@@ -130,11 +131,13 @@ class ClassifierFeatures:
 def embed(extractor, images_u8: torch.Tensor, device, batch_size: int = 100):
     """(features [N, D], probabilities [N, K]) of uint8 images, on CPU in float64."""
     feats, probs = [], []
-    for start in range(0, len(images_u8), batch_size):
-        u = images_u8[start:start + batch_size].to(device).float() / 255.0
-        f, p = extractor(u)
-        feats.append(f.double().cpu())
-        probs.append(p.double().cpu())
+    with progress.stage("embed", total=-(-len(images_u8) // batch_size), unit="batches") as shown:
+        for start in range(0, len(images_u8), batch_size):
+            u = images_u8[start:start + batch_size].to(device).float() / 255.0
+            f, p = extractor(u)
+            feats.append(f.double().cpu())
+            probs.append(p.double().cpu())
+            shown.advance()
     return torch.cat(feats), torch.cat(probs)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from hdgen_cli import progress
 from hdgen_cli.sampling.buffer import ReplayBuffer
 from hdgen_cli.sampling.init import InitDistribution
 
@@ -20,15 +21,16 @@ def generate(model, sampler, n: int, steps: int, init: InitDistribution, buffer:
     """
     device = next(model.parameters()).device
     out, labels = [], []
-    for start in range(0, n, batch_size):
-        b = min(batch_size, n - start)
-        yb = torch.full((b,), y, dtype=torch.long, device=device) if y is not None else None
-        if buffer is not None:
-            x = buffer.images[buffer.draw_indices(b, yb if buffer.num_classes else None)].clone()
-        else:
-            x = init(b, yb if num_classes else None)
-        extra = {"energy_fn": energy_fn} if energy_fn is not None else {}
-        out.append(sampler.run(model, x.to(device), yb, steps=steps, **extra).cpu())
-        if yb is not None:
-            labels.append(yb.cpu())
+    with progress.stage("sample", total=-(-n // batch_size) * steps, unit="steps") as shown:
+        for start in range(0, n, batch_size):
+            b = min(batch_size, n - start)
+            yb = torch.full((b,), y, dtype=torch.long, device=device) if y is not None else None
+            if buffer is not None:
+                x = buffer.images[buffer.draw_indices(b, yb if buffer.num_classes else None)].clone()
+            else:
+                x = init(b, yb if num_classes else None)
+            extra = {"energy_fn": energy_fn} if energy_fn is not None else {}
+            out.append(sampler.run(model, x.to(device), yb, steps=steps, on_step=shown.advance, **extra).cpu())
+            if yb is not None:
+                labels.append(yb.cpu())
     return torch.cat(out), (torch.cat(labels) if labels else None)

@@ -26,7 +26,8 @@ class GMMCSampler:
         mu = model.means[y]
         return mu + self.latent_std * torch.randn_like(mu)
 
-    def run(self, model, x: torch.Tensor, y: torch.Tensor | None = None, steps: int | None = None) -> torch.Tensor:
+    def run(self, model, x: torch.Tensor, y: torch.Tensor | None = None, steps: int | None = None,
+            on_step=None) -> torch.Tensor:
         """Refine chains `x` of classes `y` (uniform classes when None, as [GMMC] Algorithm 1 draws y')."""
         if y is None:
             y = torch.randint(0, model.means.shape[0], (len(x),), device=x.device)
@@ -38,4 +39,6 @@ class GMMCSampler:
                     z = self.draw_latent(model, y)
                 grad = energy_grad(lambda inp: model.latent_energy(inp, z), x)
                 x = sgld_step(x, grad, self.step_size, 0.0, bounds=self.bounds)
+                if on_step is not None:
+                    on_step()
         return x

@@ -46,7 +46,8 @@ class PYLDSampler:
         self.steps, self.inner_steps, self.step_size, self.noise = steps, inner_steps, step_size, noise
         self.grad_clamp, self.bounds, self.mode, self.freeze_bn_stats = grad_clamp, bounds, mode, freeze_bn_stats
 
-    def run(self, model, x: torch.Tensor, y: torch.Tensor | None = None, steps: int | None = None) -> torch.Tensor:
+    def run(self, model, x: torch.Tensor, y: torch.Tensor | None = None, steps: int | None = None,
+            on_step=None) -> torch.Tensor:
         first = model.backbone.first_layer
         x = x.detach()
         with model_mode(model, self.mode, self.freeze_bn_stats):
@@ -61,4 +62,6 @@ class PYLDSampler:
                         x = x.clamp(*self.bounds)
                 if self.noise > 0:
                     x = x + self.noise * torch.randn_like(x)
+                if on_step is not None:
+                    on_step()
         return x.detach()

@@ -99,7 +99,7 @@ class SGLDSampler:
         self.transition = transition
 
     def run(self, model, x: torch.Tensor, y: torch.Tensor | None = None, steps: int | None = None,
-            energy_fn: EnergyFn | None = None) -> torch.Tensor:
+            energy_fn: EnergyFn | None = None, on_step=None) -> torch.Tensor:
         if energy_fn is None:
             def energy_fn(inp):
                 return model.energy(inp, y)
@@ -112,4 +112,6 @@ class SGLDSampler:
                         x = self.transition(x)
                 x = sgld_step(x, energy_grad(energy_fn, x), self.step_size, self.noise, self.grad_clamp, self.bounds,
                               self.noise_after_clamp)
+                if on_step is not None:
+                    on_step()
         return x.detach()

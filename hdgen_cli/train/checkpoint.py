@@ -10,6 +10,7 @@ Nothing but safetensors and JSON is ever read: no pickle, no `torch.load`.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -66,6 +67,22 @@ def save_checkpoint(path: str | Path, captured: Captured, *, config: RunConfig, 
     tensors = {k: v.to("cpu").contiguous() for k, v in captured.tensors.items()}
     metadata = {k: json.dumps(v) for k, v in meta.items()}
     return write_atomically(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
+
+
+def runs_root(configured: str = "runs") -> Path:
+    """Where runs live: a configured `output.root` other than the default, else `$HDGEN_RUNS`, else ./runs."""
+    if configured != "runs":
+        return Path(configured).expanduser()
+    return Path(os.environ.get("HDGEN_RUNS") or "runs").expanduser()
+
+
+def newest_run(root: str | Path | None = None) -> Path | None:
+    """The run directory under `root` whose last checkpoint was written most recently, or None."""
+    root = runs_root() if root is None else Path(root)
+    if not root.is_dir():
+        return None
+    found = [((d / LAST).stat().st_mtime, d.name, d) for d in root.iterdir() if (d / LAST).is_file()]
+    return max(found)[2] if found else None
 
 
 def resolve_checkpoint_path(path: str | Path) -> Path:

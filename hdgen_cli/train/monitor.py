@@ -30,7 +30,7 @@ def _fmt(value) -> str:
 
 class Monitor:
     def __init__(self, log_path: Path | None, quiet: bool = False, console: Console | None = None):
-        self.console = console or Console(stderr=True)
+        self.console = console or Console(stderr=True, soft_wrap=True)  # piped lines are never wrapped
         self.log_file = open(log_path, "a") if log_path else None
         self.quiet = quiet
         self.live: Live | None = None
