@@ -261,8 +261,7 @@ def ood(path: str | Path, scores: list[str] | None = None, sets: list[str] | Non
             other = other.subset(torch.randperm(len(other), generator=gen)[:n])
             candidates[name] = match_images(other, info.channels, info.image_size)
     results = []
-    shown = progress.stage("ood", total=len(scores) * (1 + len(candidates)), unit="image sets scored")
-    with shown:
+    with progress.stage("ood", total=len(scores) * (1 + len(candidates)), unit="image sets scored") as shown:
         for score in scores:
             pos = score_batches(score, model, log_density, inside, info.pixel_range, sigma)
             shown.advance()

@@ -24,6 +24,12 @@ def clock(seconds: float) -> str:
     return f"{m // 60}h{m % 60:02d}m" if m >= 60 else f"{m}m{s:02d}s"
 
 
+def bar(console: Console, label: str = "{task.description}", transient: bool = False) -> Progress:
+    """The rich progress bar every hdgen progress display uses: label, bar, done/total, elapsed, ETA."""
+    return Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("ETA"),
+                    TimeRemainingColumn(), console=console, transient=transient)
+
+
 class _Null:
     def advance(self, k: int = 1) -> None:
         pass
@@ -95,9 +101,7 @@ def reporting(quiet: bool = False, every: float = 10.0):
         return
     reporter = _Reporter(every)
     if reporter.console.is_terminal:
-        reporter.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                                console=reporter.console, transient=True)
+        reporter.bar = bar(reporter.console, transient=True)  # a finished command leaves only its results
         reporter.bar.start()
     token = _active.set(reporter)
     try:

@@ -8,8 +8,8 @@ import sys
 import time
 
 from rich.console import Console
-from hdgen_cli.progress import clock
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from hdgen_cli.progress import bar, clock
 
 
 class GridProgress:
@@ -22,8 +22,7 @@ class GridProgress:
 
     def __enter__(self):
         if not self.quiet and self.console.is_terminal:
-            self._bar = Progress(TextColumn("bench {task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=self.console)
+            self._bar = bar(self.console, "bench {task.description}")
             self._bar.start()
             self._task = self._bar.add_task("", total=self.total)
         return self

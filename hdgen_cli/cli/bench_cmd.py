@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from hdgen_cli.cli.common import emit_json, emit_lines
+from hdgen_cli.cli.common import DataDirOpt, DeviceOpt, DownloadOpt, QuietOpt, data_overrides, emit_json, emit_lines
 
 
 def bench(
@@ -19,16 +19,15 @@ def bench(
     quick: bool = typer.Option(False, "--quick", help="4 methods (softmax, jem, jempp-m5, hdge), 1 seed"),
     features: str = typer.Option("auto", "--features", help="FID/IS features: auto, inception or reference"),
     inception_weights: Optional[str] = typer.Option(None, "--inception-weights", help="pt_inception-2015-12-05 file"),
-    data_dir: Optional[str] = typer.Option(None, "--data-dir", help="where datasets live"),
-    download: bool = typer.Option(False, "--download", help="download missing datasets (needs internet)"),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N"),
+    data_dir: DataDirOpt = None,
+    download: DownloadOpt = False,
+    device: DeviceOpt = "auto",
     json_out: bool = typer.Option(False, "--json", help="print results.json's claims and summary as one JSON object"),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress on stderr"),
+    quiet: QuietOpt = False,
 ) -> None:
     """Train a grid of presets x seeds, evaluate every run with one protocol, write results.md and the claims table."""
     from hdgen_cli import api
     from hdgen_cli.bench import DEFAULT_PRESETS, QUICK_PRESETS, BenchSpec
-    from hdgen_cli.cli.common import data_overrides
 
     chosen = [p.strip() for p in presets.split(",") if p.strip()] if presets else list(QUICK_PRESETS if quick else DEFAULT_PRESETS)
     extra = list(overrides or [])

@@ -7,8 +7,8 @@ from typing import Optional
 
 import typer
 
-from hdgen_cli.cli.common import (QuietOpt, checkpoint_or_newest, CkptOpt, DataDirOpt, DeviceOpt, DownloadOpt, JsonOpt,
-                                   SigmaOpt, data_overrides, emit_json, emit_lines)
+from hdgen_cli.cli.common import (CkptOpt, DataDirOpt, DeviceOpt, DownloadOpt, JsonOpt, QuietOpt, SigmaOpt,
+                                  checkpoint_or_newest, data_overrides, emit_json, emit_lines)
 
 
 def calibrate(
