@@ -3,7 +3,7 @@
     from hdgen_cli import api
     cfg = api.load_config("quickstart", ["train.epochs=5"])
     result = api.train(cfg, "runs/demo")
-    images, labels, info = api.sample("runs/demo", n=16, steps=100, y=3)
+    images, labels, info = api.sample("runs/demo", n=16, steps=100)  # y=3: class 3 (info["kept"])
     print(api.evaluate("runs/demo"))
 """
 
@@ -26,7 +26,7 @@ from hdgen_cli.errors import UsageError
 from hdgen_cli.evaluation import classify_metrics
 from hdgen_cli.files import check_writable
 from hdgen_cli.parts import DataInfo, build_buffer, build_model, build_p0, build_sampler, resolve_device
-from hdgen_cli.sampling import generate
+from hdgen_cli.sampling import generate, generate_class
 from hdgen_cli.train import train  # noqa: F401 - re-exported
 from hdgen_cli.train.checkpoint import Checkpoint, load_checkpoint, load_model_state
 
@@ -99,7 +99,7 @@ def with_sampler(cfg: RunConfig) -> RunConfig:
 
 def sample(path: str | Path | LoadedModel, n: int = 64, steps: int | None = None, y: int | None = None, init: str = "noise",
            device: str = "auto", seed: int | None = None, batch_size: int = 64, inject: bool = False,
-           like: list[str] | None = None, beta_c: float | None = None):
+           like: list[str] | None = None, beta_c: float | None = None, conditional: str | None = None):
     """`n` samples from a checkpoint's model with its training sampler, `steps` steps each.
 
     init "noise": fresh chains from the preset's p0; "buffer": chains from the saved replay buffer.
@@ -107,6 +107,9 @@ def sample(path: str | Path | LoadedModel, n: int = 64, steps: int | None = None
     model. A checkpoint trained without a sampler is sampled as `with_sampler` says. `inject` switches a GMMC sampler to noise-injected
     latents ([GMMC] eq. 10). `like` (CLEL) conditions on images: one path is instance- or set-
     conditional, several compose their energies, E = ||f||^2/2 - beta_c sum_a cos(g, z_a).
+    `conditional` (with `y`): "filter", JEM's protocol of keeping the unconditional chains the model
+    classifies as y (the default), or "energy", chains on E(x, y) (GMMC's latent-target sampler is
+    its paper's conditional sampler, so GMMC defaults to it).
     """
     loaded = path if isinstance(path, LoadedModel) else load_model(path, device)
     cfg, info = with_sampler(loaded.config), loaded.info
@@ -119,6 +122,12 @@ def sample(path: str | Path | LoadedModel, n: int = 64, steps: int | None = None
         if cfg.sampler.name != "gmmc":
             raise UsageError(f"--gmmc-inject needs a GMMC checkpoint; this one samples with {cfg.sampler.name}")
         cfg = cfg.model_copy(update={"sampler": cfg.sampler.model_copy(update={"latent": "injected"})})
+    if conditional is not None and y is None:
+        raise UsageError("--conditional chooses how a class is sampled; it needs --class")
+    if conditional is None:
+        conditional = "energy" if cfg.sampler.name == "gmmc" else "filter"
+    if conditional not in ("filter", "energy"):
+        raise UsageError(f"unknown --conditional '{conditional}'; use filter or energy")
     sampler = build_sampler(cfg, info)
     steps = cfg.sampler.steps if steps is None else steps
     dev = next(loaded.model.parameters()).device
@@ -141,9 +150,15 @@ def sample(path: str | Path | LoadedModel, n: int = 64, steps: int | None = None
             raise UsageError("use either --class or --like, not both")
         z = latent_conditions(loaded, like, dev)
         energy_fn = lambda inp: loaded.model.conditional_energy(inp, z, beta_c)  # noqa: E731
-    images, labels = generate(loaded.model, sampler, n, steps, p0, buffer=buffer, y=y, batch_size=batch_size,
-                              num_classes=info.num_classes, energy_fn=energy_fn)
-    details = {"n": n, "steps": steps, "init": init, "class": y, "seed": seed, "sampler": cfg.sampler.name,
+    kept = {}
+    if y is not None and conditional == "filter":
+        images, kept = generate_class(loaded.model, sampler, n, steps, p0, y, buffer=buffer, batch_size=batch_size)
+        labels = torch.full((len(images),), y, dtype=torch.long)
+    else:
+        images, labels = generate(loaded.model, sampler, n, steps, p0, buffer=buffer, y=y, batch_size=batch_size,
+                                  num_classes=info.num_classes, energy_fn=energy_fn)
+    details = {"n": len(images), "steps": steps, "init": init, "class": y, "seed": seed, "sampler": cfg.sampler.name,
+               **({"conditional": conditional, **kept} if y is not None else {}),
                **({"latent": cfg.sampler.latent} if cfg.sampler.name == "gmmc" else {}),
                **({"like": list(like), "beta_c": loaded.model.beta if beta_c is None else beta_c} if like else {}),
                "checkpoint": str(loaded.checkpoint.path)}

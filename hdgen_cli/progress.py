@@ -31,7 +31,12 @@ def bar(console: Console, label: str = "{task.description}", transient: bool = F
 
 
 class _Null:
+    done = 0
+
     def advance(self, k: int = 1) -> None:
+        pass
+
+    def set_total(self, total: int) -> None:
         pass
 
     def __enter__(self):
@@ -69,6 +74,12 @@ class Stage:
             self.reporter.bar.update(self._task, completed=self.done)
         elif time.perf_counter() - self._last >= self.reporter.every:
             self._line()
+
+    def set_total(self, total: int) -> None:
+        """A new estimate of the total (a loop that learns its length as it runs)."""
+        self.total = max(int(total), self.done, 1)
+        if self.reporter.bar is not None:
+            self.reporter.bar.update(self._task, total=self.total)
 
     def _line(self) -> None:
         self._last = time.perf_counter()

@@ -115,6 +115,19 @@ def test_progress_lines_when_piped(capsys):
     assert capsys.readouterr().err == ""
 
 
+def test_a_stage_learns_its_length(capsys):
+    """Class sampling re-estimates its total as chains are kept; the last line reads k/k."""
+    with progress.reporting(every=0.0):
+        with progress.stage("sample class 3", total=10, unit="steps") as shown:
+            shown.advance(4)
+            shown.set_total(30)
+            shown.advance(2)
+            shown.set_total(shown.done)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0].startswith("sample class 3: 4/10 steps") and lines[1].startswith("sample class 3: 6/30 steps")
+    assert lines[-1].startswith("sample class 3: 6/6 steps")
+
+
 def test_bpda_states_its_cost_up_front(runs_root, capsys):
     argv = ["attack", "--ckpt", str(runs_root / "older"), "--n", "4", "--steps", "1", "--defense", "sgld:steps=1",
             "--eot", "1", "--votes", "2"]

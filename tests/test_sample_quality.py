@@ -32,6 +32,19 @@ def test_real_digits_score_as_real(digits):
     assert q["judged"] >= 0.85  # the bar the samples must meet is one real 3s meet
     u = sample_quality(te[:64], tr, te, judge)
     assert u["classes"] == 10
+    # Size-matched: 64 random training digits against the 359 test digits (unmatched, their
+    # spread reads 1.3), and 64 training 3s against the 31 test 3s, are as diverse as real digits.
+    pick = torch.randperm(len(tr), generator=torch.Generator().manual_seed(0))[:64]
+    assert 0.85 < sample_quality(tr[pick], tr, te, judge)["diversity"] < 1.15
+    assert 0.85 < sample_quality(tr[ytr == 3][:64], tr, threes, judge, klass=3)["diversity"] < 1.15
+
+
+def test_spread_uses_subsets_of_the_smaller_size():
+    from hdgen_cli.evaluation.sample_quality import spread
+
+    line = torch.arange(8.0).view(8, 1)  # neighbours 1 apart; any 2 of them are 1 to 7 apart
+    assert spread(line, 8) == 1.0 and spread(line, 20) == 1.0
+    assert spread(line, 2) > 1.0
 
 
 def test_copies_noise_and_saturation_fail(digits):

@@ -8,7 +8,8 @@ from typing import Optional
 
 import typer
 
-from hdgen_cli.cli.common import CkptOpt, DeviceOpt, JsonOpt, QuietOpt, checkpoint_or_newest, emit_json, emit_lines
+from hdgen_cli.cli.common import (CkptOpt, DeviceOpt, JsonOpt, QuietOpt, checkpoint_or_newest, emit_json, emit_lines,
+                                  err_console)
 from hdgen_cli.errors import UsageError
 
 
@@ -30,6 +31,9 @@ def sample(
     init: str = typer.Option("noise", "--init", help="noise (fresh chains from p0) or buffer (saved replay buffer)"),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="PNG path (default <run dir>/sample-*.png)"),
     seed: Optional[int] = typer.Option(None, "--seed", help="random seed"),
+    conditional: Optional[str] = typer.Option(None, "--conditional", help="with --class: filter (JEM's protocol: keep the "
+                                              "unconditional chains the model classifies as K; the default) or energy "
+                                              "(chains on E(x, y); GMMC's default)"),
     inject: bool = typer.Option(False, "--gmmc-inject", help="GMMC: draw a new latent target z at every step (eq. 10)"),
     like: Optional[list[str]] = typer.Option(None, "--like", help="CLEL: condition on an image or a folder of images; "
                                              "repeat to compose several conditions"),
@@ -52,7 +56,10 @@ def sample(
     check_writable(out.parent if out else resolve_checkpoint_path(ckpt).parent, "--out")  # before sampling
     with progress.reporting(quiet):
         images, labels, details = api.sample(ckpt, n=n, steps=steps, y=klass, init=init, device=device, seed=seed,
-                                             inject=inject, like=like, beta_c=beta_c)
+                                             inject=inject, like=like, beta_c=beta_c, conditional=conditional)
+    if details["n"] < n:
+        err_console.print(f"warning: kept {details['n']} of {n} samples: only {details['kept']} of {details['chains']} "
+                          f"chains ended in class {klass}; --conditional energy draws exactly {n}")
     run_dir = Path(details["checkpoint"]).parent
     kind = "like" if like else ("uncond" if klass is None else f"class{klass}")
     png = out or _new_name(run_dir, f"sample-{kind}-{details['steps']}steps")
@@ -63,5 +70,8 @@ def sample(
     if json_out:
         emit_json(result)
     else:
-        emit_lines([("samples", n), ("steps", details["steps"]), ("init", init), ("seed", details["seed"]),
-                    ("class", "-" if klass is None else klass), ("png", png), ("tensors", tensor_path)])
+        chosen = [("conditional", details["conditional"])] if klass is not None else []
+        if "acceptance" in details:
+            chosen.append(("kept", f"{details['kept']} of {details['chains']} chains"))
+        emit_lines([("samples", details["n"]), ("steps", details["steps"]), ("init", init), ("seed", details["seed"]),
+                    ("class", "-" if klass is None else klass), *chosen, ("png", png), ("tensors", tensor_path)])

@@ -10,11 +10,17 @@ Three numbers, each relative to real test images so that they read the same on a
 - **diversity**: median distance from a sample to its nearest *other* sample, over the same
   median among real test images (below 1 the samples are closer to each other than real images
   are: near-copies). A mean pairwise distance would not do: noise inflates it while chains collapse.
+  Nearest-neighbour distances shrink as a set grows (64 real digits sit 1.3 times farther apart
+  than 360 do), so the two sets are compared at the same size: the larger one is measured on
+  random subsets as large as the smaller, and the median over `SUBSETS` of them is used.
 """
 
 from __future__ import annotations
 
 import torch
+
+SUBSETS = 20
+
 
 
 def nearest_distance(a: torch.Tensor, b: torch.Tensor | None = None) -> torch.Tensor:
@@ -29,12 +35,29 @@ def nearest_distance(a: torch.Tensor, b: torch.Tensor | None = None) -> torch.Te
     return d.min(1).values
 
 
+def spread(images: torch.Tensor, size: int, seed: int = 0) -> float:
+    """Median distance from an image to its nearest other image, in sets of `size` images: all of
+    `images` when there are no more, else the median over `SUBSETS` random subsets (seeded)."""
+    if len(images) <= size:
+        return float(nearest_distance(images).median())
+    gen = torch.Generator().manual_seed(seed)
+    values = [nearest_distance(images[torch.randperm(len(images), generator=gen)[:size]]).median()
+              for _ in range(SUBSETS)]
+    return float(torch.stack(values).median())
+
+
 def fit_judge(images: torch.Tensor, labels: torch.Tensor, seed: int = 0):
     """An RBF support-vector classifier with Platt probabilities on flattened [0, 1] pixels: the
-    independent judge (scikit-learn, nothing shared with hdgen's models)."""
+    independent judge (scikit-learn, nothing shared with hdgen's models). The sigmoid (Platt)
+    calibration is fitted on 5-fold cross-validated decision values, one SVC on all the data
+    (`SVC(probability=True)` is deprecated from scikit-learn 1.9)."""
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.model_selection import StratifiedKFold
     from sklearn.svm import SVC
 
-    return SVC(probability=True, random_state=seed).fit(images.flatten(1).double().numpy(), labels.numpy())
+    folds = StratifiedKFold(5, shuffle=True, random_state=seed)
+    judge = CalibratedClassifierCV(SVC(), method="sigmoid", cv=folds, ensemble=False)
+    return judge.fit(images.flatten(1).double().numpy(), labels.numpy())
 
 
 def judged(judge, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -49,10 +72,11 @@ def sample_quality(samples: torch.Tensor, train: torch.Tensor, real: torch.Tenso
     """The three checks for `samples` (images in [0, 1]) against `real` held-out images in [0, 1]
     (the test images of `klass`, or the whole test split when unconditional) and the training images."""
     pred, conf = judged(judge, samples)
+    size = min(len(samples), len(real))
     real_pred, real_conf = judged(judge, real)
     out = {"n": len(samples),
            "realism": float(nearest_distance(samples, train).median() / nearest_distance(real, train).median()),
-           "diversity": float(nearest_distance(samples).median() / nearest_distance(real).median())}
+           "diversity": spread(samples, size) / spread(real, size)}
     if klass is not None:
         ok = (pred == klass) & (conf >= confidence)
         out.update({"class": klass, "judged": float(ok.double().mean()), "judge_confidence": float(conf.median()),
