@@ -113,6 +113,8 @@ def sample(path: str | Path | LoadedModel, n: int = 64, steps: int | None = None
     """
     loaded = path if isinstance(path, LoadedModel) else load_model(path, device)
     cfg, info = with_sampler(loaded.config), loaded.info
+    if y is not None and not loaded.model.has_classifier:  # before any chain runs
+        raise UsageError(f"{cfg.name} has no classes to sample; condition on images with --like")
     if y is not None and not 0 <= y < max(info.num_classes, 0):
         raise UsageError(f"--class {y} is out of range; this model has classes 0..{info.num_classes - 1}")
     if seed is None:  # drawn, then recorded, so any sample can be redrawn with --seed

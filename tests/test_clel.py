@@ -180,6 +180,8 @@ def test_clel_trains_samples_from_the_ema_and_conditions_on_images(tmp_path, cap
     assert run(["sample", "--ckpt", str(out), "--like", str(tmp_path / "missing.png"), "--n", "1"]) == 1
     err = capsys.readouterr().err.strip()
     assert "not found" in err and len(err.splitlines()) == 1
+    assert run(["sample", "--ckpt", str(out), "--class", "3", "--n", "1"]) == 2  # refused before any chain runs
+    assert "no classes to sample" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("override, fragment", [("energy.name=logits", "energy.name=spherical"),

@@ -92,6 +92,8 @@ def test_piped_training_lines_are_never_wrapped(tmp_path, capsys):
     assert run(["train", "-p", "quickstart", "--out", str(tmp_path / "run"), *TINY]) == 0
     records = [line for line in capsys.readouterr().err.splitlines() if line.startswith("iter ")]
     assert records and all(" lr " in line and len(line) > 80 for line in records)  # one record, one line
+    assert all("  ETA " in line for line in records[1:])  # from the second record on: the time left
+    assert records[-1].endswith("ETA 0m00s")
 
 
 def test_progress_lines_when_piped(capsys):

@@ -1,8 +1,9 @@
 """Training monitor: JSON-lines metrics log in the run directory plus a live view on stderr.
 
 On a terminal the view is a rich Live table (iteration, loss terms, E(data) vs E(samples), the
-gap between them that signals divergence, accuracy, lr, it/s). Elsewhere (CI logs, pipes) it
-prints one plain line per log record, so stdout stays free for `--json`.
+gap between them that signals divergence, accuracy, lr, it/s) and the time left at the pace so
+far. Elsewhere (CI logs, pipes) it prints one plain line per log record, so stdout stays free for
+`--json`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from hdgen_cli.progress import clock
+
 COLUMNS = ["iter", "epoch", "loss", "ce", "px", "e_data", "e_samples", "gap", "acc", "lr", "it/s"]
 
 
@@ -29,7 +32,8 @@ def _fmt(value) -> str:
 
 
 class Monitor:
-    def __init__(self, log_path: Path | None, quiet: bool = False, console: Console | None = None):
+    def __init__(self, log_path: Path | None, quiet: bool = False, console: Console | None = None,
+                 total_iters: int | None = None):
         self.console = console or Console(stderr=True, soft_wrap=True)  # piped lines are never wrapped
         self.log_file = open(log_path, "a") if log_path else None
         self.quiet = quiet
@@ -38,6 +42,8 @@ class Monitor:
         self.events: list[str] = []
         self.status = ""  # the divergence guard's state, shown as the live table's title
         self._t0, self._it0 = time.perf_counter(), None
+        self.total_iters, self._first = total_iters, None  # (iteration, time) of the first record: the ETA's pace
+        self.eta = ""
 
     # -- lifecycle
     def __enter__(self):
@@ -65,6 +71,10 @@ class Monitor:
         if self._it0 is not None and record["iter"] > self._it0[0]:
             record["it/s"] = (record["iter"] - self._it0[0]) / max(now - self._it0[1], 1e-9)
         self._it0 = (record["iter"], now)
+        self._first = self._first or (record["iter"], now)
+        done = record["iter"] - self._first[0]
+        if self.total_iters and done > 0:
+            self.eta = clock((now - self._first[1]) / done * max(self.total_iters - record["iter"], 0))
         if "e_data" in record and "e_samples" in record:
             record["gap"] = record["e_samples"] - record["e_data"]
         self.write({"kind": "train", **record})
@@ -84,13 +94,16 @@ class Monitor:
         if self.live:
             self.live.update(self._table())
         elif not self.quiet:
-            self.console.print("  ".join(f"{k} {_fmt(self.last[k])}" for k in COLUMNS if k in self.last), highlight=False)
+            line = "  ".join(f"{k} {_fmt(self.last[k])}" for k in COLUMNS if k in self.last)
+            self.console.print(line + (f"  ETA {self.eta}" if self.eta else ""), highlight=False)
 
     def _table(self) -> Group:
         table = Table(title="hdgen train" + (f"  ({self.status})" if self.status else ""), title_justify="left")
         cols = [k for k in COLUMNS if k in self.last] or COLUMNS
         for k in cols:
             table.add_column(k, justify="right")
+        if self.eta:
+            table.add_column("ETA", justify="right")
         if self.last:
-            table.add_row(*(_fmt(self.last[k]) for k in cols))
+            table.add_row(*(_fmt(self.last[k]) for k in cols), *([self.eta] if self.eta else []))
         return Group(*(Text(e, overflow="fold") for e in self.events), table)

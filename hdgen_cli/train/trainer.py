@@ -150,7 +150,7 @@ def train(config: RunConfig, run_dir: str | Path, resume: str | Path | None = No
     # ------------------------------------------------------------------ 4. loop
     guard = DivergenceGuard(gc)
     good = state.capture(start_iter)  # the last good state: what a divergence rolls back to
-    with Monitor(run_dir / "metrics.jsonl" if main else None, quiet=quiet or not main) as monitor:
+    with Monitor(run_dir / "metrics.jsonl" if main else None, quiet=quiet or not main, total_iters=total_iters) as monitor:
         monitor.status = _guard_status(gc, remedies, sampler)
         if leftovers:
             monitor.event(f"removed {len(leftovers)} unfinished write(s) of a killed run: "
