@@ -6,7 +6,7 @@ names the config key, the closest valid name and every choice.
 
 from __future__ import annotations
 
-from typing import Callable, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from hdgen_cli.errors import UsageError, did_you_mean
 
@@ -14,8 +14,8 @@ T = TypeVar("T")
 
 
 class Registry(Generic[T]):
-    def __init__(self, what: str, key: str, loader: Callable[[], None] | None = None):
-        self.what, self.key, self._loader = what, key, loader  # e.g. "model", "model.name"
+    def __init__(self, what: str, key: str):
+        self.what, self.key = what, key  # e.g. "model", "model.name"
         self._items: dict[str, T] = {}
 
     def register(self, name: str, item: T | None = None):
@@ -37,8 +37,6 @@ class Registry(Generic[T]):
         self._items[name] = item
 
     def names(self) -> list[str]:
-        if self._loader:
-            self._loader()
         return sorted(self._items)
 
     def __contains__(self, name: str) -> bool:

@@ -141,12 +141,12 @@ def test_bpda_states_its_cost_up_front(runs_root, capsys):
 
 
 def test_fid_checks_its_weights_before_sampling(runs_root, tmp_path, monkeypatch, capsys):
-    from hdgen_cli import api
+    from hdgen_cli.api import generation
 
     def no_sampling(*args, **kwargs):
         raise AssertionError("sampled before checking the Inception weights")
 
-    monkeypatch.setattr(api, "sample", no_sampling)
+    monkeypatch.setattr(generation, "sample", no_sampling)
     assert run(["evaluate", "--ckpt", str(runs_root / "older"), "--fid", "--inception-weights",
                 str(tmp_path / "missing.pth")]) == 1
     assert "missing.pth" in capsys.readouterr().err

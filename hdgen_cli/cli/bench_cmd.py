@@ -26,8 +26,7 @@ def bench(
     quiet: QuietOpt = False,
 ) -> None:
     """Train a grid of presets x seeds, evaluate every run with one protocol, write results.md and the claims table."""
-    from hdgen_cli import api
-    from hdgen_cli.bench import DEFAULT_PRESETS, QUICK_PRESETS, BenchSpec
+    from hdgen_cli.bench import DEFAULT_PRESETS, QUICK_PRESETS, BenchSpec, run_bench
 
     chosen = [p.strip() for p in presets.split(",") if p.strip()] if presets else list(QUICK_PRESETS if quick else DEFAULT_PRESETS)
     extra = list(overrides or [])
@@ -36,7 +35,7 @@ def bench(
     spec = BenchSpec(presets=chosen, seeds=1 if quick else seeds, profile=profile, out=out,
                      overrides=extra + data_overrides(data_dir, download), features=features,
                      inception_weights=inception_weights, device=device)
-    results = api.bench(spec, quiet=quiet)
+    results = run_bench(spec, quiet=quiet)
     if json_out:
         emit_json({k: results[k] for k in ("dataset", "profile", "presets", "seeds", "summary", "claims")})
         return

@@ -145,7 +145,7 @@ def build_extractor(features: str | Path | None, inception_weights: str | Path |
     """A classifier checkpoint's (phi, p(y|x)) when `features` is given, else the FID Inception."""
     if features is None:
         return InceptionFeatures(load_inception(inception_weights, device))
-    from hdgen_cli.api import load_model
+    from hdgen_cli.loading import load_model
     from hdgen_cli.errors import UsageError
 
     judge = load_model(features, str(device))

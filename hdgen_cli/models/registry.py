@@ -2,7 +2,8 @@
 
 Every built module exposes `forward`, `features`, `feature_dim`, `num_classes` and
 `first_layer` (the first conv/linear on the input, whose output gradient a YOPO-style
-sampler reuses). Builders register themselves on import of their module.
+sampler reuses). Builders register themselves on import of their module; the package's
+`__init__` imports the built-in ones, so this module imports none of them.
 """
 
 from __future__ import annotations
@@ -17,12 +18,7 @@ from hdgen_cli.registry import Registry
 Builder = Callable[[ModelConfig, int, "int | None", int], nn.Module]
 
 
-def _load_builtins() -> None:
-    # Imported lazily so the builder modules can import this one without a cycle.
-    from hdgen_cli.models import clel, small, wrn  # noqa: F401
-
-
-BACKBONES: Registry[Builder] = Registry("model", "model.name", loader=_load_builtins)
+BACKBONES: Registry[Builder] = Registry("model", "model.name")
 
 
 def register_backbone(name: str) -> Callable[[Builder], Builder]:

@@ -1,0 +1,68 @@
+"""A model rebuilt from its checkpoint alone: what every command and evaluation starts from.
+
+Below `api` and `evaluation` (both use it); it imports only the checkpoint format and the parts
+registry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from hdgen_cli.config.schema import RunConfig, SamplerConfig
+from hdgen_cli.errors import UsageError
+from hdgen_cli.parts import DataInfo, build_model, resolve_device
+from hdgen_cli.train.checkpoint import Checkpoint, load_checkpoint, load_model_state
+
+
+@dataclass
+@dataclass
+class LoadedModel:
+    model: torch.nn.Module
+    checkpoint: Checkpoint
+
+    @property
+    def config(self) -> RunConfig:
+        return self.checkpoint.config
+
+    @property
+    def info(self) -> DataInfo:
+        return self.checkpoint.info
+
+
+def load_model(path: str | Path, device: str = "auto", ema: bool = True) -> LoadedModel:
+    """Rebuild a model from a checkpoint alone (no preset needed), in eval mode. Runs that keep an EMA
+    copy (CLEL) load its weights unless `ema=False`: evaluation and sampling use the average."""
+    ckpt = load_checkpoint(path)
+    model = build_model(ckpt.config, ckpt.info)
+    load_model_state(model, ckpt)
+    averaged = ckpt.section("objective.ema_model")
+    if ema and averaged:
+        model.load_state_dict(averaged)
+    return LoadedModel(model.to(resolve_device(device)).eval(), ckpt)
+
+
+def load_encoder(loaded: LoadedModel, device, what: str = "--like"):
+    """CLEL's EMA latent encoder h from a checkpoint, in eval mode."""
+    from hdgen_cli.models.encoder import build_encoder
+
+    weights = loaded.checkpoint.section("objective.ema_encoder")
+    if loaded.config.objective.name != "clel" or not weights:
+        raise UsageError(f"{what} needs a CLEL checkpoint (it uses the latent encoder)")
+    encoder = build_encoder(loaded.info.channels, loaded.config.objective.clel.encoder_width)
+    encoder.load_state_dict(weights)
+    return encoder.to(device).eval()
+
+
+def with_sampler(cfg: RunConfig) -> RunConfig:
+    """`cfg`, or for a run trained without a sampler a copy with one: GMMC's staged sampler (gmmc-gen
+    constants) for the mmc head, JEM's SGLD for logits (a classifier is an EBM too)."""
+    if cfg.sampler.name != "none":
+        return cfg
+    if cfg.energy.name == "mmc":
+        sampler = SamplerConfig(name="gmmc", steps=20, step_size=1 / 64, noise=0.0, x_clamp=True)
+    else:
+        sampler = SamplerConfig(name="sgld")
+    return cfg.model_copy(update={"sampler": sampler})
