@@ -66,3 +66,12 @@ def with_sampler(cfg: RunConfig) -> RunConfig:
     else:
         sampler = SamplerConfig(name="sgld")
     return cfg.model_copy(update={"sampler": sampler})
+
+
+def load_feature_classifier(path: str | Path, shape: tuple, device) -> LoadedModel:
+    """A classifier checkpoint for `shape` images whose features and p(y|x) stand in for Inception's
+    (FID/IS on data Inception was not trained for)."""
+    judge = load_model(path, str(device))
+    if not judge.model.has_classifier or judge.info.shape != tuple(shape):
+        raise UsageError(f"features checkpoint {path} must be a classifier for {'x'.join(map(str, shape))} images")
+    return judge

@@ -1,6 +1,7 @@
 """Attacks: PGD stays in its ball and in [0, 1], eps 0 is clean, C&W fools an undefended model, BPDA."""
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -81,7 +82,8 @@ def test_attack_cli_with_a_defense(tmp_path, capsys):
                 "--defense", "sgld:steps=2", "--eot", "2", "--votes", "3", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert [r["eps"] for r in result["results"]] == [0, 8 / 255] and result["attack_mode"] == "bpda+eot"
-    assert all(r["robust_accuracy"] <= 1 for r in result["results"]) and (out / "attack-pgd-linf.png").is_file()
+    assert all(r["robust_accuracy"] <= 1 for r in result["results"]) and Path(result["png"]).is_file()
+    assert Path(result["png"]).parent == out / "evaluations" and Path(result["record"]).is_file()
     assert run(["attack", "--ckpt", str(out), "-a", "cw-l2", "--n", "5", "--steps", "5", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["success_rate"] >= 0
     assert run(["attack", "--ckpt", str(out), "--defense", "purify"]) == 2

@@ -68,7 +68,7 @@ def test_fid_features_are_one_network_for_every_method(tmp_path, monkeypatch):
     real = generation.build_extractor
 
     def spy(features, *args, **kwargs):
-        seen.append(str(features))
+        seen.append(str(features.checkpoint.path))
         return real(features, *args, **kwargs)
 
     monkeypatch.setattr(generation, "build_extractor", spy)

@@ -1,6 +1,7 @@
 """ECE against netcal's reference implementation, the bin edges, and `hdgen calibrate` end to end."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -45,6 +46,9 @@ def test_calibrate_cli_writes_json_and_a_diagram(tmp_path, capsys):
     result = json.loads(capsys.readouterr().out)
     assert len(result["table"]) == 10 and sum(r["count"] for r in result["table"]) == result["n"] == 359
     assert 0 <= result["ece"] <= 1 and result["protocol"] == "clean"
-    assert (out / "calibration-test.png").stat().st_size > 1000
+    png = Path(result["png"])  # beside the run's record of this evaluation, which holds the same result
+    assert png.parent == out / "evaluations" and png.name.startswith("calibrate-") and png.stat().st_size > 1000
+    record = json.loads(Path(result["record"]).read_text())
+    assert record["command"] == "calibrate" and record["ece"] == result["ece"] and record["png"] == result["png"]
     assert run(["calibrate", "--ckpt", str(out), "--split", "valid"]) == 2
     assert "n_valid" in capsys.readouterr().err

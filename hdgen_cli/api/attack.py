@@ -8,7 +8,8 @@ from pathlib import Path
 import torch
 
 from hdgen_cli import progress
-from hdgen_cli.api.common import classifier_and_split, protocol
+from hdgen_cli.api.common import classifier_and_split, protocol, recorded
+from hdgen_cli.api.records import Record
 from hdgen_cli.distributed import map_rows
 from hdgen_cli.errors import UsageError
 from hdgen_cli.files import check_writable
@@ -31,20 +32,22 @@ def parse_eps(text: str) -> float:
 def attack(path: str | Path, kind: str = "pgd-linf", eps: list[float] | None = None, steps: int | None = None,
            step_size: float | None = None, random_start: bool = True, n: int = 500, targeted: bool = False,
            defense: str | None = None, eot: int = 15, votes: int = 150, seed: int = 0, device: str = "auto",
-           data_overrides: list[str] | None = None, plot: str | Path | None = None) -> dict:
+           data_overrides: list[str] | None = None, plot: str | Path | None = None, record: bool = True) -> dict:
     """Robust accuracy under PGD (L-inf / L2) per eps with a curve PNG, or C&W L2 success and mean
     perturbation norm, on `n` seeded test images in eval mode (SPEC §3.5). `defense="sgld:steps=L"`
     purifies with L steps of the method's sampler, attacked with BPDA and `eot` gradient samples,
-    predicted by a vote of `votes` purifications."""
+    predicted by a vote of `votes` purifications. The curve goes to `plot`, by default beside the
+    run's record of this evaluation."""
     from hdgen_cli.evaluation.attack import Classifier, carlini_wagner_l2, pgd
 
     if kind not in ("pgd-linf", "pgd-l2", "cw-l2"):
         raise UsageError(f"unknown --attack '{kind}'; use pgd-linf, pgd-l2 or cw-l2")
     loaded, cfg, data = classifier_and_split(path, "test", device, data_overrides, "classifier to attack")
     model, dev = loaded.model, next(loaded.model.parameters()).device
-    png = Path(plot) if plot else loaded.checkpoint.path.parent / f"attack-{kind}.png"
+    slot = Record(loaded.checkpoint.path.parent, "attack")
+    png = Path(plot) if plot else slot.png(kind)
     if kind != "cw-l2":  # C&W reports numbers only
-        check_writable(png.parent, "--out")
+        check_writable(Path(plot).parent if plot else slot.folder.parent, "--out")
     purify, defense_info = None, {"defense": "none"}
     if defense and defense != "none":
         name, _, arg = defense.partition(":")
@@ -96,6 +99,9 @@ def attack(path: str | Path, kind: str = "pgd-linf", eps: list[float] | None = N
         rows_out = [{"eps": e, "robust_accuracy": float(table[:, 1 + i].mean())} for i, e in enumerate(eps)]
         from hdgen_cli.evaluation.plots import robustness_curve
 
+        defended = (f"BPDA+EOT through {defense} (eot {eot}, votes {votes})" if purify is not None else "no defence")
+        curve_title = f"{kind}-{steps} on {len(y)} images, {defended}"
+
         result.update(norm=norm, steps=steps, step_size=step_size or "2.5*eps/steps", random_start=random_start,
-                      results=rows_out, png=str(robustness_curve(rows_out, result["clean_accuracy"], kind, png)))
-    return {**result, **protocol(loaded, cfg, "test", 0.0)}
+                      results=rows_out, png=str(robustness_curve(rows_out, result["clean_accuracy"], curve_title, png)))
+    return recorded(loaded, slot, {**result, **protocol(loaded, cfg, "test", 0.0)}, record)

@@ -4,26 +4,29 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hdgen_cli.api.common import classifier_and_split, protocol
+from hdgen_cli.api.common import classifier_and_split, protocol, recorded
+from hdgen_cli.api.records import Record
 from hdgen_cli.errors import UsageError
 from hdgen_cli.evaluation import classify_metrics
 from hdgen_cli.files import check_writable
 
 
 def evaluate(path: str | Path, split: str = "test", sigma: float | None = None, device: str = "auto",
-             data_overrides: list[str] | None = None) -> dict:
+             data_overrides: list[str] | None = None, record: bool = True) -> dict:
     """Top-1 accuracy and NLL of a checkpoint on its dataset's test (or validation) split (and
-    GMMC's gamma-hat, estimated on the training split after training)."""
+    GMMC's gamma-hat, estimated on the training split after training). Recorded in the run unless
+    `record` is off (`api.records`)."""
     loaded, cfg, data = classifier_and_split(path, split, device, data_overrides, "accuracy to evaluate")
     sigma = cfg.data.eval_sigma if sigma is None else sigma
     metrics = classify_metrics(loaded.model, data, cfg.data.pixel_range, sigma=sigma)
-    return {**metrics, **protocol(loaded, cfg, split, sigma)}
+    return recorded(loaded, "evaluate", {**metrics, **protocol(loaded, cfg, split, sigma)}, record)
 
 
 def calibrate(path: str | Path, bins: int = 20, split: str = "test", sigma: float | None = None,
-              device: str = "auto", data_overrides: list[str] | None = None, plot: str | Path | None = None) -> dict:
+              device: str = "auto", data_overrides: list[str] | None = None, plot: str | Path | None = None,
+              record: bool = True) -> dict:
     """ECE with `bins` equal-width confidence bins, the bin table, and a reliability diagram PNG
-    (default: calibration-<split>.png next to the checkpoint) (SPEC §3.2)."""
+    (default: RUN/evaluations/calibrate-<time>-reliability-<split>.png) (SPEC §3.2)."""
     from hdgen_cli.evaluation.calibration import calibration
     from hdgen_cli.evaluation.plots import reliability_diagram
 
@@ -31,8 +34,9 @@ def calibrate(path: str | Path, bins: int = 20, split: str = "test", sigma: floa
         raise UsageError(f"--bins {bins} must be at least 1")
     loaded, cfg, data = classifier_and_split(path, split, device, data_overrides, "p(y|x) to calibrate")
     sigma = cfg.data.eval_sigma if sigma is None else sigma
-    png = Path(plot) if plot else loaded.checkpoint.path.parent / f"calibration-{split}.png"
-    check_writable(png.parent, "--out")
+    slot = Record(loaded.checkpoint.path.parent, "calibrate")
+    png = Path(plot) if plot else slot.png(f"reliability-{split}")
+    check_writable(Path(plot).parent if plot else slot.folder.parent, "--out")
     result = calibration(loaded.model, data, cfg.data.pixel_range, bins, sigma)
     result["png"] = str(reliability_diagram(result["table"], result["ece"], png))
-    return {**result, **protocol(loaded, cfg, split, sigma)}
+    return recorded(loaded, slot, {**result, **protocol(loaded, cfg, split, sigma)}, record)

@@ -8,7 +8,8 @@ import torch
 import torch.nn.functional as F
 
 from hdgen_cli import progress
-from hdgen_cli.api.common import protocol
+from hdgen_cli.api.common import protocol, recorded
+from hdgen_cli.api.records import Record
 from hdgen_cli.config import override_config
 from hdgen_cli.data import make_splits
 from hdgen_cli.errors import UsageError
@@ -18,9 +19,11 @@ from hdgen_cli.loading import load_encoder, load_model
 
 def ood(path: str | Path, scores: list[str] | None = None, sets: list[str] | None = None, n: int = 1000,
         sigma: float | None = None, device: str = "auto", data_overrides: list[str] | None = None,
-        out_dir: str | Path | None = None, seed: int = 0, beta_ood: float = 0.1, plots: bool = True) -> dict:
+        out_dir: str | Path | None = None, seed: int = 0, beta_ood: float = 0.1, plots: bool = True,
+        record: bool = True) -> dict:
     """AUROC of each score for the in-distribution test set (positive) against each OOD set, with a
-    score histogram PNG per pair unless `plots` is off (SPEC §3.3). Up to `n` images per side, chosen with `seed`.
+    score histogram PNG per pair unless `plots` is off (SPEC §3.3); the PNGs go to `out_dir`, by
+    default beside the run's record of this evaluation. Up to `n` images per side, chosen with `seed`.
     CLEL's log p(x) score is -s(x) = -(||f||^2/2 - beta_ood cos(g(f_hat), h(x))) with its EMA networks."""
     from hdgen_cli.data import load_dataset
     from hdgen_cli.evaluation.ood import GENERATED, SCORES, auroc, generated_set, match_images, score_batches
@@ -29,7 +32,11 @@ def ood(path: str | Path, scores: list[str] | None = None, sets: list[str] | Non
     loaded = load_model(path, device)
     model, info = loaded.model, loaded.info
     cfg = override_config(loaded.config, data_overrides or [])
-    out_dir = check_writable(Path(out_dir) if out_dir else loaded.checkpoint.path.parent, "--out-dir")
+    slot = Record(loaded.checkpoint.path.parent, "ood")
+    if out_dir is not None:
+        out_dir = check_writable(Path(out_dir), "--out-dir")
+    else:
+        check_writable(slot.folder.parent, "--out-dir")
     scores = scores or [s for s in SCORES if s != "maxprob" or model.has_classifier]
     for name in scores:
         if name not in SCORES:
@@ -77,9 +84,12 @@ def ood(path: str | Path, scores: list[str] | None = None, sets: list[str] | Non
             for name, images in candidates.items():
                 neg = score_batches(score, model, log_density, images, info.pixel_range, sigma)
                 shown.advance()
+                auroc_value = auroc(pos, neg)
                 png = score_histogram({cfg.data.name: pos.tolist(), name: neg.tolist()},
-                                      f"{score}: {cfg.data.name} vs {name}", out_dir / f"ood-{score}-{name}.png") if plots else None
-                results.append({"score": score, "ood": name, "auroc": auroc(pos, neg), "n_in": len(pos),
+                                      f"{score}: {cfg.data.name} vs {name}", auroc_value,
+                                      out_dir / f"ood-{score}-{name}.png" if out_dir else slot.png(f"{score}-{name}")) if plots else None
+                results.append({"score": score, "ood": name, "auroc": auroc_value, "n_in": len(pos),
                                 "n_ood": len(neg), "png": str(png) if png else None})
-    return {"results": results, "direction": "higher score = in-distribution; in-distribution is the positive class",
-            **({"beta_ood": beta_ood} if cfg.objective.name == "clel" else {}), **protocol(loaded, cfg, "test", sigma)}
+    result = {"results": results, "direction": "higher score = in-distribution; in-distribution is the positive class",
+              **({"beta_ood": beta_ood} if cfg.objective.name == "clel" else {}), **protocol(loaded, cfg, "test", sigma)}
+    return recorded(loaded, slot, result, record)

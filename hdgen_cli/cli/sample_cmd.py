@@ -45,6 +45,7 @@ def sample(
 ) -> None:
     """Sample unconditionally or for one class; writes PNG + .safetensors (images in [0, 1])."""
     from hdgen_cli import api, progress
+    from hdgen_cli.api.records import Record
     from hdgen_cli.files import check_writable
     from hdgen_cli.train.checkpoint import resolve_checkpoint_path
     from hdgen_cli.train.outputs import write_grid, write_samples
@@ -67,6 +68,8 @@ def sample(
     write_grid(images, "unit", png)
     write_samples(images, labels, "unit", tensor_path, {"details": json.dumps(details)})
     result = {**details, "png": str(png), "tensors": str(tensor_path)}
+    record = Record(run_dir, "sample").write(result)  # kept in the run for `hdgen report`
+    result = {**result, **({"record": str(record)} if record else {})}
     if json_out:
         emit_json(result)
     else:

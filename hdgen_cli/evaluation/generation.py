@@ -141,17 +141,11 @@ def embed(extractor, images_u8: torch.Tensor, device, batch_size: int = 100):
     return torch.cat(feats), torch.cat(probs)
 
 
-def build_extractor(features: str | Path | None, inception_weights: str | Path | None, shape: tuple, device):
-    """A classifier checkpoint's (phi, p(y|x)) when `features` is given, else the FID Inception."""
+def build_extractor(features, inception_weights: str | Path | None, device):
+    """A loaded classifier's (phi, p(y|x)) when `features` (a `LoadedModel`) is given, else the FID Inception."""
     if features is None:
         return InceptionFeatures(load_inception(inception_weights, device))
-    from hdgen_cli.loading import load_model
-    from hdgen_cli.errors import UsageError
-
-    judge = load_model(features, str(device))
-    if not judge.model.has_classifier or judge.info.shape != tuple(shape):
-        raise UsageError(f"features checkpoint {features} must be a classifier for {'x'.join(map(str, shape))} images")
-    return ClassifierFeatures(judge.model, judge.info.pixel_range, f"classifier:{judge.checkpoint.path}")
+    return ClassifierFeatures(features.model, features.info.pixel_range, f"classifier:{features.checkpoint.path}")
 
 
 class LiveFID:

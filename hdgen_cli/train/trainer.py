@@ -99,8 +99,10 @@ def train(config: RunConfig, run_dir: str | Path, resume: str | Path | None = No
     live_fid = None
     if tc.fid_every and buffer is not None and main:
         from hdgen_cli.evaluation.generation import LiveFID, build_extractor
+        from hdgen_cli.loading import load_feature_classifier
 
-        extractor = build_extractor(tc.fid_features, tc.fid_inception_weights, info.shape, device)
+        judge = load_feature_classifier(tc.fid_features, info.shape, device) if tc.fid_features else None
+        extractor = build_extractor(judge, tc.fid_inception_weights, device)
         live_fid = LiveFID(extractor, train_set.images, tc.fid_samples, device)
 
     # ------------------------------------------------------------------ 3. resume
