@@ -111,6 +111,10 @@ CASES = [
     (["ood", "--ckpt", "{run}", "--ood", "svhn", "--data-dir", "{tmp}/nothing"], 1, "--download"),
     (["ood", "--ckpt", "{run}", "--ood", "{empty}"], 1, "no images"),
     (["ood", "--ckpt", "{run}", "--beta-ood", "-1"], 2, "--beta-ood"),
+    (["report", "{empty}"], 2, "not an hdgen run directory"),
+    (["report", "{run}", "--format", "pdf"], 2, "--format"),
+    (["report", "{run}", "{run}"], 2, "named twice"),
+    (["report", "{run}", "--out", "{file}/r.html"], 2, "cannot write"),
 ]
 
 

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from hdgen_cli.api import records
-from hdgen_cli.api.records import Record, read_records
+from hdgen_cli import records
+from hdgen_cli.records import Record, read_records
 from hdgen_cli.cli.app import run
 from tests.conftest import TINY
 

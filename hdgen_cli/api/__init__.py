@@ -12,10 +12,11 @@ from hdgen_cli.api.attack import attack, parse_eps
 from hdgen_cli.api.classify import calibrate, evaluate
 from hdgen_cli.api.generation import generation_metrics
 from hdgen_cli.api.ood import ood
+from hdgen_cli.report import write_report as report
 from hdgen_cli.api.sample import latent_conditions, sample
 from hdgen_cli.config import load_config, override_config
 from hdgen_cli.loading import LoadedModel, load_encoder, load_model, with_sampler
 from hdgen_cli.train import train
 
 __all__ = ["LoadedModel", "attack", "calibrate", "evaluate", "generation_metrics", "latent_conditions", "load_config",
-           "load_encoder", "load_model", "ood", "override_config", "parse_eps", "sample", "train", "with_sampler"]
+           "load_encoder", "load_model", "ood", "override_config", "parse_eps", "report", "sample", "train", "with_sampler"]

@@ -9,7 +9,7 @@ import torch
 
 from hdgen_cli import progress
 from hdgen_cli.api.common import classifier_and_split, protocol, recorded
-from hdgen_cli.api.records import Record
+from hdgen_cli.records import Record
 from hdgen_cli.distributed import map_rows
 from hdgen_cli.errors import UsageError
 from hdgen_cli.files import check_writable

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from hdgen_cli.api.common import classifier_and_split, protocol, recorded
-from hdgen_cli.api.records import Record
+from hdgen_cli.records import Record
 from hdgen_cli.errors import UsageError
 from hdgen_cli.evaluation import classify_metrics
 from hdgen_cli.files import check_writable

@@ -42,7 +42,7 @@ def protocol(loaded: LoadedModel, cfg: RunConfig, split: str, sigma: float) -> d
 def recorded(loaded: LoadedModel, slot, result: dict, record: bool = True) -> dict:
     """`result`, after writing it to the run's evaluations/ (`slot` a `Record` or a command name);
     the record's path is added as `record`."""
-    from hdgen_cli.api.records import Record
+    from hdgen_cli.records import Record
 
     if record:
         slot = slot if isinstance(slot, Record) else Record(loaded.checkpoint.path.parent, slot)

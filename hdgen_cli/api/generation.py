@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 
 from hdgen_cli.api.common import recorded
-from hdgen_cli.api.records import Record
+from hdgen_cli.records import Record
 from hdgen_cli.api.sample import sample
 from hdgen_cli.config import override_config
 from hdgen_cli.data import from_model_range, make_splits, to_uint8, unit_to_model_range

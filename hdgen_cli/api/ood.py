@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from hdgen_cli import progress
 from hdgen_cli.api.common import protocol, recorded
-from hdgen_cli.api.records import Record
+from hdgen_cli.records import Record
 from hdgen_cli.config import override_config
 from hdgen_cli.data import make_splits
 from hdgen_cli.errors import UsageError

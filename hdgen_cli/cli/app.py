@@ -11,7 +11,8 @@ import sys
 
 import typer
 
-from hdgen_cli.cli import attack_cmd, bench_cmd, calibrate_cmd, evaluate_cmd, ood_cmd, presets_cmd, sample_cmd, train_cmd
+from hdgen_cli.cli import (attack_cmd, bench_cmd, calibrate_cmd, evaluate_cmd, ood_cmd, presets_cmd, report_cmd, sample_cmd,
+                           train_cmd)
 from hdgen_cli.errors import HdgenError
 
 app = typer.Typer(
@@ -28,6 +29,7 @@ app.command("evaluate")(evaluate_cmd.evaluate)
 app.command("calibrate")(calibrate_cmd.calibrate)
 app.command("ood")(ood_cmd.ood)
 app.command("attack")(attack_cmd.attack)
+app.command("report")(report_cmd.report)
 app.command("bench")(bench_cmd.bench)
 app.add_typer(presets_cmd.app, name="presets")
 

@@ -45,7 +45,7 @@ def sample(
 ) -> None:
     """Sample unconditionally or for one class; writes PNG + .safetensors (images in [0, 1])."""
     from hdgen_cli import api, progress
-    from hdgen_cli.api.records import Record
+    from hdgen_cli.records import Record
     from hdgen_cli.files import check_writable
     from hdgen_cli.train.checkpoint import resolve_checkpoint_path
     from hdgen_cli.train.outputs import write_grid, write_samples

@@ -8,7 +8,7 @@ from pathlib import Path
 from hdgen_cli.files import write_atomically
 
 
-def _pyplot():
+def pyplot():
     import matplotlib
 
     matplotlib.use("Agg")  # no display needed; must precede the pyplot import
@@ -33,7 +33,7 @@ def reliability_diagram(table: list[dict], ece: float, path: Path) -> Path:
     """Accuracy per confidence bin against the diagonal, each bar labelled with its image count,
     over a panel of the counts themselves (a bin of 4 images must not look like a bin of 51).
     The legend sits under the axes, where it covers nothing."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, (ax, below) = plt.subplots(2, 1, figsize=(4.2, 5.4), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
     width = table[0]["hi"] - table[0]["lo"]
     rows = [r for r in table if r["count"]]
@@ -55,7 +55,7 @@ def reliability_diagram(table: list[dict], ece: float, path: Path) -> Path:
 def score_histogram(scores: dict[str, "list[float]"], title: str, auroc: float | None, path: Path) -> Path:
     """Overlaid histograms of one OOD score on the in-distribution set and an OOD set, titled with
     the AUROC that separates them."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5, 3.5))
     for name, values in scores.items():
         ax.hist(values, bins=50, alpha=0.5, density=True, label=f"{name} ({len(values)})")
@@ -67,7 +67,7 @@ def score_histogram(scores: dict[str, "list[float]"], title: str, auroc: float |
 
 def robustness_curve(rows: list[dict], clean: float, title: str, path: Path) -> Path:
     """Robust accuracy against the attack budget eps (eps 0 is the clean accuracy)."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(4.5, 3.5))
     ax.plot([0] + [255 * r["eps"] for r in rows], [clean] + [r["robust_accuracy"] for r in rows], "o-")
     ax.set(xlabel="eps (in 1/255 of the [0, 1] pixel range)", ylabel="robust accuracy", ylim=(0, 1))

@@ -13,10 +13,8 @@ from hdgen_cli.data import from_model_range
 from hdgen_cli.files import write_atomically
 
 
-def write_grid(images: torch.Tensor, pixel_range: str, path: str | Path, nrow: int | None = None) -> Path:
-    """Save images (model range) as one PNG grid, about square; tiles under 32 px are enlarged."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+def grid_image(images: torch.Tensor, pixel_range: str, nrow: int | None = None) -> Image.Image:
+    """Images (model range) as one about-square PIL grid; tiles under 32 px are enlarged."""
     u = from_model_range(images.detach().float().cpu(), pixel_range)
     n, c, h, w = u.shape
     nrow = nrow or max(1, int(math.ceil(math.sqrt(n))))
@@ -32,8 +30,13 @@ def write_grid(images: torch.Tensor, pixel_range: str, path: str | Path, nrow: i
     scale = max(1, 32 // max(h, w))  # blow 8x8 digits up (nearest) so the grid is viewable
     if scale > 1:
         image = image.resize((image.width * scale, image.height * scale), Image.NEAREST)
-    write_atomically(path, lambda tmp: image.save(tmp, format=Path(path).suffix.lstrip(".").upper() or "PNG"))
-    return path
+    return image
+
+
+def write_grid(images: torch.Tensor, pixel_range: str, path: str | Path, nrow: int | None = None) -> Path:
+    """Save images (model range) as one PNG grid (`grid_image`)."""
+    image = grid_image(images, pixel_range, nrow)
+    return write_atomically(path, lambda tmp: image.save(tmp, format=Path(path).suffix.lstrip(".").upper() or "PNG"))
 
 
 def write_samples(images: torch.Tensor, labels: torch.Tensor | None, pixel_range: str, path: str | Path,

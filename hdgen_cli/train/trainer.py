@@ -254,11 +254,13 @@ def train(config: RunConfig, run_dir: str | Path, resume: str | Path | None = No
         if buffer is not None:
             if main:
                 samples_png = str(write_final_samples(model, sampler, buffer, cfg, info, run_dir))
+        seconds = round(time.perf_counter() - t_start, 2)  # this session's share, for `hdgen report`
+        monitor.event(f"finished: {total_iters} iterations, {seconds:.0f} s", {"iter": total_iters, "seconds": seconds})
 
     best = run_dir / BEST
     return TrainResult(str(run_dir), str(last), str(best) if best.exists() else None, total_iters,
                        round(total_iters / iters_per_epoch, 3), test["accuracy"], test["nll"], best_valid, samples_png,
-                       round(time.perf_counter() - t_start, 2), remedies.recoveries)
+                       seconds, remedies.recoveries)
 
 
 def _next_remedies(gc, remedies: Remedies) -> Remedies:

@@ -1,0 +1,54 @@
+"""The summary table's cells for one run: what was trained and every evaluated number, taken from
+the newest record of each evaluation (or the training log when nothing was recorded)."""
+
+from __future__ import annotations
+
+from hdgen_cli.progress import clock
+from hdgen_cli.report.collect import RunData
+
+COLUMNS = ["run", "method", "data", "iterations", "train time", "accuracy", "ECE", "OOD AUROC", "robust accuracy", "FID"]
+
+
+def _eps(e: float) -> str:
+    k = e * 255
+    return f"{k:.0f}/255" if abs(k - round(k)) < 1e-6 else f"{e:g}"
+
+
+def attack_label(record: dict) -> str:
+    defence = record.get("defense", "none")
+    return f"{record.get('attack')}-{record.get('steps')}" + ("" if defence == "none" else f" + BPDA+EOT {defence}")
+
+
+def row(run: RunData) -> dict[str, str]:
+    """COLUMNS -> text ('' for what was never evaluated)."""
+    out = dict.fromkeys(COLUMNS, "")
+    out.update(run=run.name, method=run.method, data=run.dataset)
+    finished = [e for e in run.events if "seconds" in e]
+    last_iter = max([r["iter"] for r in run.steps] + [e.get("iter", 0) for e in finished] + [0])
+    out["iterations"] = str(last_iter) if last_iter else ""
+    if finished:
+        out["train time"] = clock(sum(e["seconds"] for e in finished))
+    evaluated = run.latest("evaluate")
+    tested = [e for e in run.events if e.get("test_accuracy") is not None]
+    if evaluated and evaluated.get("accuracy") is not None:
+        out["accuracy"] = f"{100 * evaluated['accuracy']:.1f} %"
+    elif tested:
+        out["accuracy"] = f"{100 * tested[-1]['test_accuracy']:.1f} %"
+    if (cal := run.latest("calibrate")) is not None:
+        out["ECE"] = f"{100 * cal['ece']:.1f} %"
+    if (ood := run.latest("ood")) is not None:
+        out["OOD AUROC"] = "; ".join(f"{r['score']} vs {r['ood']} {r['auroc']:.3f}" for r in ood.get("results", []))
+    attacks = {}
+    for record in run.evaluations.get("attack", []):  # newest per attack and defence
+        attacks[attack_label(record)] = record
+    cells = []
+    for label, record in attacks.items():
+        if "results" in record:
+            cells.append(f"{label}: " + ", ".join(f"{_eps(r['eps'])} {100 * r['robust_accuracy']:.0f} %"
+                                                   for r in record["results"]))
+        elif "success_rate" in record:
+            cells.append(f"{label}: success {100 * record['success_rate']:.0f} %")
+    out["robust accuracy"] = "; ".join(cells)
+    if (gen := run.latest("generation")) is not None:
+        out["FID"] = f"{gen['fid']:.1f} ({gen.get('protocol')}, n {gen.get('n')})"
+    return out
