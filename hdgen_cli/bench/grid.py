@@ -131,6 +131,7 @@ def run_bench(spec: BenchSpec, quiet: bool = False) -> dict:
     `spec.out`; returns the results dict (see `bench.results`). `cost.json` holds the interleaved
     step timings (see `bench.cost`); it is redone when the preset list changes."""
     from hdgen_cli.bench.results import collect, write_results
+    from hdgen_cli.report import write_report
 
     features_kind = choose_features(spec.features, spec.inception_weights)
     runs = plan(spec)
@@ -164,4 +165,8 @@ def run_bench(spec: BenchSpec, quiet: bool = False) -> dict:
             _write_json(spec.out / "cost.json", costs)
     results = collect(spec, runs, features_kind, features, costs)
     write_results(spec.out, results)
+    # the same page `hdgen report` writes, over the whole grid: curves overlaid, one table
+    folders = [spec.out / f"{p}-s{s}" for p, s, _ in runs if (spec.out / f"{p}-s{s}" / "config.json").is_file()]
+    if folders:
+        results["report"] = str(write_report(folders, spec.out / "report.html"))
     return results

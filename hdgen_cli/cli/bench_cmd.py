@@ -43,4 +43,5 @@ def bench(
     for claim in results["claims"]:
         counts[claim["verdict"]] = counts.get(claim["verdict"], 0) + 1
     emit_lines([("runs", len(results["runs"])), ("claims", ", ".join(f"{n} {v}" for v, n in sorted(counts.items()))),
-                ("results", str(out / "results.md")), ("json", str(out / "results.json"))])
+                ("results", str(out / "results.md")), ("json", str(out / "results.json")),
+                ("report", results.get("report", "-"))])

@@ -192,6 +192,12 @@ class GuardConfig(Section):
         return [v.strip() for v in value.split(",") if v.strip()] if isinstance(value, str) else value
 
 
+class LogConfig(Section):
+    tensorboard: bool = Field(False, description="also log to RUN/tb/ for TensorBoard: every logged scalar, the guard's "
+                                                 "events, energy histograms and buffer grids each epoch "
+                                                 "(pip install 'hdgen[tensorboard]')")
+
+
 class TrainConfig(Section):
     epochs: int = Field(200, ge=1)
     max_iters: int | None = Field(None, ge=1, description="stop after this many iterations (overrides epochs)")
@@ -202,6 +208,7 @@ class TrainConfig(Section):
                                                        "for long epochs")
     keep_every: int = Field(0, ge=0, description="epochs between checkpoints kept as epoch-NNNN.safetensors (0: none)")
     guard: GuardConfig = GuardConfig()
+    log: LogConfig = LogConfig()
     device: str = "auto"
     seed: int = 1
     precision: Literal["fp32", "bf16"] = Field("fp32", description="bf16: autocast the forward passes (GPU fast path)")

@@ -33,7 +33,7 @@ def _fmt(value) -> str:
 
 class Monitor:
     def __init__(self, log_path: Path | None, quiet: bool = False, console: Console | None = None,
-                 total_iters: int | None = None):
+                 total_iters: int | None = None, tensorboard=None):
         self.console = console or Console(stderr=True, soft_wrap=True)  # piped lines are never wrapped
         self.log_file = open(log_path, "a") if log_path else None
         self.quiet = quiet
@@ -44,6 +44,7 @@ class Monitor:
         self._t0, self._it0 = time.perf_counter(), None
         self.total_iters, self._first = total_iters, None  # (iteration, time) of the first record: the ETA's pace
         self.eta = ""
+        self.tensorboard = tensorboard  # a TensorBoardLog mirroring every record, or None
 
     # -- lifecycle
     def __enter__(self):
@@ -57,6 +58,8 @@ class Monitor:
             self.live.stop()
         if self.log_file:
             self.log_file.close()
+        if self.tensorboard is not None:
+            self.tensorboard.close()
 
     # -- records
     def write(self, record: dict) -> None:
@@ -78,12 +81,16 @@ class Monitor:
         if "e_data" in record and "e_samples" in record:
             record["gap"] = record["e_samples"] - record["e_data"]
         self.write({"kind": "train", **record})
+        if self.tensorboard is not None:
+            self.tensorboard.step(record)
         self.last = record
         self._show()
 
     def event(self, message: str, record: dict | None = None) -> None:
         """An evaluation or checkpoint event: logged and printed as a line."""
         self.write({"kind": "event", "message": message, **(record or {})})
+        if self.tensorboard is not None:
+            self.tensorboard.event(message, record or {})
         self.events = (self.events + [message])[-3:]
         if self.live:
             self.live.update(self._table())

@@ -96,6 +96,11 @@ def train(config: RunConfig, run_dir: str | Path, resume: str | Path | None = No
     optimizer = build_optimizer(cfg.optim, model.parameters())
     state = TrainingState(model, optimizer, buffer, objective, streams)  # what resume and roll-back restore
 
+    tensorboard = None
+    if tc.log.tensorboard and main:  # before any training: a missing package is one line now, not after an epoch
+        from hdgen_cli.train.tensorboard import TensorBoardLog
+
+        tensorboard = TensorBoardLog(run_dir)
     live_fid = None
     if tc.fid_every and buffer is not None and main:
         from hdgen_cli.evaluation.generation import LiveFID, build_extractor
@@ -152,7 +157,8 @@ def train(config: RunConfig, run_dir: str | Path, resume: str | Path | None = No
     # ------------------------------------------------------------------ 4. loop
     guard = DivergenceGuard(gc)
     good = state.capture(start_iter)  # the last good state: what a divergence rolls back to
-    with Monitor(run_dir / "metrics.jsonl" if main else None, quiet=quiet or not main, total_iters=total_iters) as monitor:
+    with Monitor(run_dir / "metrics.jsonl" if main else None, quiet=quiet or not main, total_iters=total_iters,
+                 tensorboard=tensorboard) as monitor:
         monitor.status = _guard_status(gc, remedies, sampler)
         if leftovers:
             monitor.event(f"removed {len(leftovers)} unfinished write(s) of a killed run: "
@@ -224,6 +230,9 @@ def train(config: RunConfig, run_dir: str | Path, resume: str | Path | None = No
                     if calibrated:
                         monitor.event(f"epoch {done_epochs}: " + "  ".join(f"{k} {v:.4g}" for k, v in calibrated.items()),
                                       {"iter": it, **calibrated})
+                if tensorboard is not None:
+                    tensorboard.epoch(it, model, train_set.images, buffer.images if buffer is not None else None,
+                                      cfg.data.pixel_range)
                 if live_fid is not None and done_epochs % tc.fid_every == 0:
                     fid = live_fid(buffer.images, cfg.data.pixel_range)
                     monitor.event(f"epoch {done_epochs}: buffer FID {fid:.2f}", {"iter": it, "fid": fid})
