@@ -53,12 +53,14 @@ METHODS = [
 ]
 
 
-def build(preset, overrides, args, device, shape_overrides):
+def build(preset, overrides, args, device, shape_overrides, train_set=None):
+    """`train_set` feeds a data-driven p0 (the gm init); without it the shape overrides must name one."""
     cfg = load_config(preset, shape_overrides + overrides)
     info = DataInfo(3, 32, 10, cfg.data.pixel_range)
     model = prepare_model(build_model(cfg, info).to(device).train(), args.channels_last, args.compile)
     sampler = build_sampler(cfg, info) if cfg.needs_samples else None
-    buffer = build_buffer(cfg, info, device) if sampler else None
+    buffer = build_buffer(cfg, info, device, **({"train_set": train_set} if train_set is not None else {})) \
+        if sampler else None
     objective = build_objective(cfg.objective, sampler, buffer, info, device)
     objective.bind(model)
     objective.iteration, objective.total_iters = 1, 10**6  # schedules (CLEL's cosine encoder lr) need a horizon

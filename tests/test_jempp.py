@@ -59,6 +59,47 @@ def test_pyld_inner_steps_move_further_with_one_gradient():
     assert torch.allclose(out, (x - 0.03 * g).clamp(-1, 1), atol=1e-6)
 
 
+@pytest.mark.parametrize("name, norm", [("small_cnn", "none"), ("wrn", "batch")])
+def test_pyld_linear_stem_shortcut_is_the_general_path_bit_for_bit(name, norm, monkeypatch):
+    """W^T p computed once per outer step (a linear stem) against N recomputations: identical,
+    with N - 1 fewer first-layer passes per outer step."""
+    from hdgen_cli.sampling import pyld
+    from hdgen_cli.sampling.pyld import linear_stem
+
+    calls = []
+    real_vjp = pyld.first_layer_vjp
+
+    def counted(*args):
+        calls.append(1)
+        return real_vjp(*args)
+
+    monkeypatch.setattr(pyld, "first_layer_vjp", counted)  # a hook on the stem would make it "not plain"
+
+    model = _model(norm, name)
+    assert linear_stem(model.backbone.first_layer)
+    x = torch.rand(8, 1, 8, 8) * 2 - 1
+    kw = dict(steps=3, inner_steps=5, step_size=0.05, noise=0.01, grad_clamp=0.02, bounds=(-1.0, 1.0), mode="train",
+              freeze_bn_stats=True)
+    out, stem_passes = {}, {}
+    for shortcut in (True, False):
+        calls.clear()
+        torch.manual_seed(1)
+        out[shortcut] = PYLDSampler(**kw, shortcut=shortcut).run(model, x)
+        stem_passes[shortcut] = len(calls)
+    assert torch.equal(out[True], out[False])
+    assert stem_passes[False] - stem_passes[True] == 3 * (5 - 1)
+
+
+def test_a_parametrized_stem_is_not_linear_in_x_for_the_shortcut():
+    from torch.nn.utils.parametrizations import spectral_norm
+
+    from hdgen_cli.sampling.pyld import linear_stem
+
+    assert linear_stem(torch.nn.Conv2d(1, 4, 3)) and linear_stem(torch.nn.Linear(4, 2))
+    assert not linear_stem(spectral_norm(torch.nn.Conv2d(1, 4, 3)))  # its weight changes on every call
+    assert not linear_stem(torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.ReLU()))
+
+
 def test_pyld_cost_scales_with_outer_steps_only():
     model = _model()
     calls = []
