@@ -43,3 +43,46 @@ def test_channels_last_and_in_place_compile_keep_state_dict_keys():
     assert conv.is_contiguous(memory_format=torch.channels_last)
     assert list(model.state_dict()) == keys  # checkpoints load with or without compile
     assert getattr(model.backbone, "_compiled_call_impl", None) is not None
+
+
+def _wrn_parts():
+    """A small BatchNorm WRN (the JEM++ family's layout), its JEM objective and fixed batches."""
+    import copy
+
+    from hdgen_cli.objectives import JEMObjective
+    from hdgen_cli.parts import build_buffer, build_sampler
+
+    cfg = load_config("jempp-m5", ["model.depth=10", "model.width=1", "sampler.buffer.size=100",
+                                   "sampler.buffer.init=uniform"])
+    info = DataInfo(3, 16, 10, "symmetric")
+    torch.manual_seed(0)
+    model = build_model(cfg, info).train()
+    sampler = build_sampler(cfg, info)
+    objective = JEMObjective(cfg.objective, sampler, build_buffer(cfg, info, "cpu"))
+    x = torch.rand(3, 16, 3, 16, 16) * 2 - 1
+    return model, copy.deepcopy(model), sampler, objective, x, torch.arange(16) % 10
+
+
+# Stated tolerances (measured: channels-last 3e-7, bf16 8e-4 on energies and loss, 5e-3 on chains):
+# channels-last reorders the same float32 sums; bf16 autocast rounds every conv's inputs to 8
+# mantissa bits, relative 1e-2 on energies and the loss and 2e-2 on chains in the [-1, 1] range.
+@pytest.mark.parametrize("fast, tol", [({"channels_last": True}, 1e-5), ({"precision": "bf16"}, 1e-2)])
+def test_fast_paths_agree_with_float32(fast, tol):
+    model, fast_model, sampler, objective, x, y = _wrn_parts()
+    if fast.get("channels_last"):
+        prepare_model(fast_model, channels_last=True, compile=False)
+
+    def run(m, use_amp):
+        with autocast("bf16", torch.device("cpu")) if use_amp else torch.enable_grad():
+            energies = m.energy(x[0])
+            torch.manual_seed(3)
+            chains = sampler.run(m, x[1].clone(), steps=2)  # PYLD-2-5, BatchNorm in train mode
+            out = objective(m, x[0], y, x[2], chains={"px": x[1]})
+        return energies.detach(), chains, out.loss.detach()
+
+    ref = run(model, False)
+    got = run(fast_model, bool(fast.get("precision")))
+    scale = lambda t: t.abs().max().clamp_min(1.0)  # noqa: E731
+    assert (got[0] - ref[0]).abs().max() <= tol * scale(ref[0])  # energies
+    assert (got[2] - ref[2]).abs() <= tol * scale(ref[2])  # the loss
+    assert (got[1] - ref[1]).abs().max() <= 2 * tol  # the sampler's chains

@@ -31,13 +31,19 @@ class _ForwardCounter:
         self.images += len(inputs[0])
 
 
-def test_norm_free_models_fuse_every_batch_into_one_pass(tiny_config):
+@pytest.mark.parametrize("fused", [True, False])
+def test_norm_free_models_fuse_every_batch_into_one_pass_on_a_gpu(tiny_config, monkeypatch, fused):
+    """One concatenated pass on a GPU, one pass per batch on a CPU (faster there): the same numbers."""
+    from hdgen_cli.objectives import jem
+
+    assert jem.fuse_batches(torch.zeros(1)) is False  # this machine's CPU tensors take separate passes
+    monkeypatch.setattr(jem, "fuse_batches", lambda x: fused)
     model, objective, x_lab, y_lab, x_data, x_q = _parts(tiny_config, "objective.pxy_weight=1")
     assert independent_passes(model)
     x_qy = x_q.flip(0)
     counter = _ForwardCounter(model.backbone)
     out = objective(model, x_lab, y_lab, x_data, chains={"px": x_q, "pxy": x_qy})
-    assert (counter.calls, counter.images) == (1, 64)
+    assert (counter.calls, counter.images) == ((1, 64) if fused else (4, 64))
     # the same numbers as one pass per batch
     expected = (torch.nn.functional.cross_entropy(model.scores(x_lab), y_lab)
                 + model.energy(x_data).mean() - model.energy(x_q).mean()
