@@ -1,0 +1,143 @@
+"""The one prepared GPU check (issue 17): every method's training step at paper size on one GPU.
+
+Not a test: it prints figures measured in one run, in about 8 minutes on an H100-class GPU. For
+jem, jempp-m10, sada-jem-k5, gmmc-gen, hdge (WRN-28-10, batch 64, SADA's CE batch 128) and
+clel-small (its own networks), each in fp32, bf16, bf16 + channels-last and (for the presets in
+--compile-presets) bf16 + channels-last + torch.compile, it prints
+  - seconds per iteration (median) and minutes per CIFAR-10 epoch;
+  - how far bf16 energies are from fp32 ones on the same weights and images (max relative);
+  - peak GPU memory;
+  - the share of the device's dense bf16 peak reached: the FLOPs of one whole training
+    iteration (counted by torch.utils.flop_counter, sampler and backward included) over its time.
+The target: a jempp-m10 epoch (703 iterations) in at most 60 s on an H100.
+
+    python benchmarks/gpu_check.py                        # everything, about 8 minutes
+    python benchmarks/gpu_check.py --presets jempp-m10 --compile-presets jempp-m10
+    python benchmarks/gpu_check.py --device cpu --depth 10 --width 1 --iters 1 --warmup 0   # a smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.flop_counter import flop_registry
+
+from gpu_epoch import peak_tflops
+from iteration_cost import batches, build, rounds
+from hdgen_cli.train import train_step
+from hdgen_cli.train.fastpath import autocast
+
+PRESETS = ["jem", "jempp-m10", "sada-jem-k5", "gmmc-gen", "hdge", "clel-small"]
+VARIANTS = [("fp32", "fp32", False, False), ("bf16", "bf16", False, False), ("bf16+cl", "bf16", True, False),
+            ("bf16+cl+compile", "bf16", True, True)]
+EXTRA = {"gmmc-gen": ["objective.gmmc.start_epoch=0"]}  # generation from the first iteration, as at steady state
+
+
+def shape_overrides(preset: str, args) -> list[str]:
+    common = ["sampler.buffer.size=10000", "sampler.buffer.init=uniform"]  # p0 is drawn for 5 % of chains only
+    if preset.startswith("clel"):
+        return common
+    return ["model.name=wrn", f"model.depth={args.depth}", f"model.width={args.width}", *common]
+
+
+def iterations_per_epoch(cfg) -> int:
+    images = 50_000 - cfg.data.n_valid
+    batch = cfg.data.ce.batch_size if cfg.uses_ce_stream else cfg.data.px.batch_size
+    return images // batch
+
+
+def setup(preset, args, device, precision, channels_last, compile_):
+    variant = argparse.Namespace(**{**vars(args), "precision": precision, "channels_last": channels_last,
+                                    "compile": compile_})
+    torch.manual_seed(0)
+    cfg, model, objective, optimizer = build(preset, EXTRA.get(preset, []), variant, device,
+                                             shape_overrides(preset, args))
+    x_lab, y_lab, _ = batches(argparse.Namespace(batch=cfg.data.ce.batch_size), device, cfg.data.pixel_range)
+    _, _, x_data = batches(argparse.Namespace(batch=cfg.data.px.batch_size), device, cfg.data.pixel_range)
+    x_data = x_data if cfg.uses_px_stream else None
+    x_lab = x_lab if cfg.uses_ce_stream else None
+    y_lab = y_lab if cfg.uses_ce_stream else None
+    amp = lambda: autocast(precision, device)  # noqa: E731
+    step = lambda: train_step(model, objective, optimizer, x_lab, y_lab, x_data, amp=amp)  # noqa: E731
+    probe = x_data if x_data is not None else x_lab
+    return cfg, model, step, amp, probe
+
+
+class CountFlops(TorchDispatchMode):
+    """FLOPs of every op torch's flop formulas know (convolutions, matmuls, their backward), with no
+    module hooks: FlopCounterMode's hooks refuse the samplers' torch.autograd.grad calls."""
+
+    def __init__(self):
+        super().__init__()
+        self.flops = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        formula = flop_registry.get(func._overloadpacket)
+        if formula is not None:  # the registered formulas take tensors and read their shapes
+            self.flops += formula(*args, **(kwargs or {}), out_val=out)
+        return out
+
+
+def energies(model, amp, x) -> torch.Tensor:
+    model.eval()
+    with torch.no_grad(), amp():
+        e = model.energy(x[:32]).float()
+    model.train()
+    return e
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cuda")
+    parser.add_argument("--depth", type=int, default=28)
+    parser.add_argument("--width", type=int, default=10)
+    parser.add_argument("--iters", type=int, default=6)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--presets", nargs="*", default=PRESETS)
+    parser.add_argument("--compile-presets", nargs="*", default=["jempp-m10"],
+                        help="presets also timed with torch.compile (compiling WRN-28-10 takes minutes each)")
+    parser.add_argument("--peak-tflops", type=float, help="the device's dense bf16 peak, if not in gpu_epoch's table")
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("no CUDA GPU here; `--device cpu` with a small --depth/--width is a smoke run")
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
+    peak = peak_tflops(name, args.peak_tflops)
+    print(f"{name}; torch {torch.__version__}; WRN-{args.depth}-{args.width} (CLEL: its own networks); "
+          f"medians over {args.iters} iterations after {args.warmup}\n")
+    print(f"{'preset':<12} {'variant':<16} {'s/iter':>7} {'min/epoch':>10} {'bf16 vs fp32':>13} {'peak GiB':>9} "
+          f"{'TFLOP/s':>8} {'% peak':>7}")
+    started = time.perf_counter()
+    for preset in args.presets:
+        reference = None
+        for label, precision, channels_last, compile_ in VARIANTS:
+            if compile_ and preset not in (args.compile_presets or []):
+                continue
+            cfg, model, step, amp, probe = setup(preset, args, device, precision, channels_last, compile_)
+            e = energies(model, amp, probe)  # before any step: the same weights for every variant
+            if reference is None:
+                reference = e
+            gap = float((e - reference).abs().max() / reference.abs().max().clamp_min(1e-12))
+            if device.type == "cuda":
+                torch.cuda.reset_peak_memory_stats(device)
+            seconds = statistics.median(t[0] for t in rounds([step], args, device))
+            memory = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else float("nan")
+            with CountFlops() as counter:
+                step()
+            tflops = counter.flops / 1e12 / seconds
+            share = f"{100 * tflops / peak:6.1f}%" if peak and precision == "bf16" else "     -"
+            print(f"{preset:<12} {label:<16} {seconds:7.3f} {seconds * iterations_per_epoch(cfg) / 60:10.2f} "
+                  f"{gap:13.1e} {memory:9.1f} {tflops:8.1f} {share:>7}", flush=True)
+            model = step = None  # free the device memory before the next variant
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+    print(f"\nwall time {time.perf_counter() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
