@@ -44,6 +44,11 @@ class Record:
         except OSError:  # a checkpoint in a read-only place still evaluates; it only keeps no record
             return None
 
+    def keep(self, result: dict) -> dict:
+        """`result` after writing it, with the record's path added as `record` (when one was written)."""
+        path = self.write(result)
+        return {**result, "record": str(path)} if path is not None else result
+
 
 def read_records(run_dir: str | Path, command: str | None = None) -> list[dict]:
     """The recorded results of a run, oldest first (each with its `file`); of one command if given."""

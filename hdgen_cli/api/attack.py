@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from hdgen_cli import progress
-from hdgen_cli.api.common import classifier_and_split, protocol, recorded
+from hdgen_cli.api.common import classifier_and_split, protocol
 from hdgen_cli.records import Record
 from hdgen_cli.distributed import map_rows
 from hdgen_cli.errors import UsageError
@@ -104,4 +104,5 @@ def attack(path: str | Path, kind: str = "pgd-linf", eps: list[float] | None = N
 
         result.update(norm=norm, steps=steps, step_size=step_size or "2.5*eps/steps", random_start=random_start,
                       results=rows_out, png=str(robustness_curve(rows_out, result["clean_accuracy"], curve_title, png)))
-    return recorded(loaded, slot, {**result, **protocol(loaded, cfg, "test", 0.0)}, record)
+    result = {**result, **protocol(loaded, cfg, "test", 0.0)}
+    return slot.keep(result) if record else result

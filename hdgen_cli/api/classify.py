@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hdgen_cli.api.common import classifier_and_split, protocol, recorded
+from hdgen_cli.api.common import classifier_and_split, protocol
 from hdgen_cli.records import Record
 from hdgen_cli.errors import UsageError
 from hdgen_cli.evaluation import classify_metrics
@@ -19,7 +19,8 @@ def evaluate(path: str | Path, split: str = "test", sigma: float | None = None, 
     loaded, cfg, data = classifier_and_split(path, split, device, data_overrides, "accuracy to evaluate")
     sigma = cfg.data.eval_sigma if sigma is None else sigma
     metrics = classify_metrics(loaded.model, data, cfg.data.pixel_range, sigma=sigma)
-    return recorded(loaded, "evaluate", {**metrics, **protocol(loaded, cfg, split, sigma)}, record)
+    result = {**metrics, **protocol(loaded, cfg, split, sigma)}
+    return Record(loaded.checkpoint.path.parent, "evaluate").keep(result) if record else result
 
 
 def calibrate(path: str | Path, bins: int = 20, split: str = "test", sigma: float | None = None,
@@ -39,4 +40,5 @@ def calibrate(path: str | Path, bins: int = 20, split: str = "test", sigma: floa
     check_writable(Path(plot).parent if plot else slot.folder.parent, "--out")
     result = calibration(loaded.model, data, cfg.data.pixel_range, bins, sigma)
     result["png"] = str(reliability_diagram(result["table"], result["ece"], png))
-    return recorded(loaded, slot, {**result, **protocol(loaded, cfg, split, sigma)}, record)
+    result = {**result, **protocol(loaded, cfg, split, sigma)}
+    return slot.keep(result) if record else result

@@ -38,15 +38,3 @@ def protocol(loaded: LoadedModel, cfg: RunConfig, split: str, sigma: float) -> d
         out["gamma"] = float(loaded.model.gamma)
     return out
 
-
-def recorded(loaded: LoadedModel, slot, result: dict, record: bool = True) -> dict:
-    """`result`, after writing it to the run's evaluations/ (`slot` a `Record` or a command name);
-    the record's path is added as `record`."""
-    from hdgen_cli.records import Record
-
-    if record:
-        slot = slot if isinstance(slot, Record) else Record(loaded.checkpoint.path.parent, slot)
-        path = slot.write(result)
-        if path is not None:
-            result = {**result, "record": str(path)}
-    return result

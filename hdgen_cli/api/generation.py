@@ -6,7 +6,6 @@ from pathlib import Path
 
 import torch
 
-from hdgen_cli.api.common import recorded
 from hdgen_cli.records import Record
 from hdgen_cli.api.sample import sample
 from hdgen_cli.config import override_config
@@ -64,4 +63,4 @@ def generation_metrics(path: str | Path, n: int = 1000, steps: int | None = None
               "features": extractor.name, "reference": f"{cfg.data.name} train ({len(reference)} images)",
               "classifier": loaded.model.has_classifier, "grids": grids, **details,
               "checkpoint": str(loaded.checkpoint.path), "method": cfg.name}
-    return recorded(loaded, slot, result, record)
+    return slot.keep(result) if record else result

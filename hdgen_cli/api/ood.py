@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from hdgen_cli import progress
-from hdgen_cli.api.common import protocol, recorded
+from hdgen_cli.api.common import protocol
 from hdgen_cli.records import Record
 from hdgen_cli.config import override_config
 from hdgen_cli.data import make_splits
@@ -92,4 +92,4 @@ def ood(path: str | Path, scores: list[str] | None = None, sets: list[str] | Non
                                 "n_ood": len(neg), "png": str(png) if png else None})
     result = {"results": results, "direction": "higher score = in-distribution; in-distribution is the positive class",
               **({"beta_ood": beta_ood} if cfg.objective.name == "clel" else {}), **protocol(loaded, cfg, "test", sigma)}
-    return recorded(loaded, slot, result, record)
+    return slot.keep(result) if record else result

@@ -67,9 +67,7 @@ def sample(
     tensor_path = png.with_suffix(".safetensors")
     write_grid(images, "unit", png)
     write_samples(images, labels, "unit", tensor_path, {"details": json.dumps(details)})
-    result = {**details, "png": str(png), "tensors": str(tensor_path)}
-    record = Record(run_dir, "sample").write(result)  # kept in the run for `hdgen report`
-    result = {**result, **({"record": str(record)} if record else {})}
+    result = Record(run_dir, "sample").keep({**details, "png": str(png), "tensors": str(tensor_path)})  # for `hdgen report`
     if json_out:
         emit_json(result)
     else:

@@ -10,7 +10,7 @@ import time
 
 from hdgen_cli.report.collect import RunData, file_png
 from hdgen_cli.report.figures import training_curves
-from hdgen_cli.report.summary import COLUMNS, attack_label, row
+from hdgen_cli.report.summary import COLUMNS, newest_attacks, row
 
 STYLE = """
 body { font-family: sans-serif; margin: 2em auto; max-width: 1300px; color: #222; }
@@ -79,9 +79,7 @@ def _ood(run: RunData) -> str:
 
 
 def _robustness(run: RunData) -> str:
-    attacks = {}
-    for record in run.evaluations.get("attack", []):
-        attacks[attack_label(record)] = record
+    attacks = newest_attacks(run)
     if not attacks:
         return _missing("not evaluated: `hdgen attack --ckpt RUN`")
     return "".join(_img(file_png(r.get("png")), f"{label} on {r.get('n')} test images, clean accuracy "

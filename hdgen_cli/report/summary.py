@@ -19,6 +19,11 @@ def attack_label(record: dict) -> str:
     return f"{record.get('attack')}-{record.get('steps')}" + ("" if defence == "none" else f" + BPDA+EOT {defence}")
 
 
+def newest_attacks(run: RunData) -> dict[str, dict]:
+    """The newest attack record per attack and defence (`attack_label`), oldest label first."""
+    return {attack_label(record): record for record in run.evaluations.get("attack", [])}
+
+
 def row(run: RunData) -> dict[str, str]:
     """COLUMNS -> text ('' for what was never evaluated)."""
     out = dict.fromkeys(COLUMNS, "")
@@ -38,11 +43,8 @@ def row(run: RunData) -> dict[str, str]:
         out["ECE"] = f"{100 * cal['ece']:.1f} %"
     if (ood := run.latest("ood")) is not None:
         out["OOD AUROC"] = "; ".join(f"{r['score']} vs {r['ood']} {r['auroc']:.3f}" for r in ood.get("results", []))
-    attacks = {}
-    for record in run.evaluations.get("attack", []):  # newest per attack and defence
-        attacks[attack_label(record)] = record
     cells = []
-    for label, record in attacks.items():
+    for label, record in newest_attacks(run).items():
         if "results" in record:
             cells.append(f"{label}: " + ", ".join(f"{_eps(r['eps'])} {100 * r['robust_accuracy']:.0f} %"
                                                    for r in record["results"]))
