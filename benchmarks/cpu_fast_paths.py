@@ -15,9 +15,8 @@ import statistics
 
 import torch
 
-from iteration_cost import batches, build, rounds
+from iteration_cost import add_shape_args, hdgen_step, rounds, wrn_shape
 from vs_reference import synthetic_train_set
-from hdgen_cli.train import train_step
 
 PRESETS = [("jempp-m5", "batch"), ("jem", "none")]
 
@@ -25,23 +24,14 @@ PRESETS = [("jempp-m5", "batch"), ("jem", "none")]
 def step(preset, norm, args, channels_last, compile_):
     variant = argparse.Namespace(**{**vars(args), "channels_last": channels_last, "compile": compile_,
                                     "precision": "fp32"})
-    shape = ["model.name=wrn", f"model.depth={args.depth}", f"model.width={args.width}", "model.dropout=0",
-             f"data.px.batch_size={args.batch}", f"data.ce.batch_size={args.batch}", "sampler.buffer.size=1000",
-             f"model.norm={norm}"]
-    device = torch.device("cpu")
-    cfg, model, objective, optimizer = build(preset, [], variant, device, shape, train_set=synthetic_train_set())
-    x_lab, y_lab, x_data = batches(variant, device, cfg.data.pixel_range)
-    x_data = x_data if cfg.uses_px_stream else None
-    return lambda: train_step(model, objective, optimizer, x_lab, y_lab, x_data)
+    _, _, fn, _ = hdgen_step(preset, [], variant, torch.device("cpu"), wrn_shape(args, norm),
+                             train_set=synthetic_train_set())
+    return fn
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--depth", type=int, default=10)
-    parser.add_argument("--width", type=int, default=2)
-    parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--iters", type=int, default=4)
-    parser.add_argument("--warmup", type=int, default=1)
+    add_shape_args(parser, iters=4, warmup=1)
     parser.add_argument("--compile", action="store_true", help="also time channels-last + torch.compile")
     args = parser.parse_args()
     print(f"WRN-{args.depth}-{args.width}, batch {args.batch}, CPU float32, {torch.get_num_threads()} threads; "

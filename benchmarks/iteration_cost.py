@@ -86,18 +86,42 @@ def batches(args, device, pixel_range="symmetric"):
     return plain(data.images[:b].to(device)), data.labels[:b].to(device), plain(data.images[b:].to(device))
 
 
+def add_shape_args(parser, iters: int = 5, warmup: int = 2) -> None:
+    """The options every CPU benchmark here shares: the WRN's size, the batch and the rounds."""
+    parser.add_argument("--depth", type=int, default=10)
+    parser.add_argument("--width", type=int, default=2)
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--iters", type=int, default=iters)
+    parser.add_argument("--warmup", type=int, default=warmup)
+
+
+def wrn_shape(args, norm: str) -> list[str]:
+    """Overrides that put any preset on the benchmark's WRN, batch (every stream) and 1000-slot buffer."""
+    return ["model.name=wrn", f"model.depth={args.depth}", f"model.width={args.width}", f"model.norm={norm}",
+            "model.dropout=0", f"data.px.batch_size={args.batch}", f"data.ce.batch_size={args.batch}",
+            "sampler.buffer.size=1000"]
+
+
+def hdgen_step(preset, overrides, args, device, shape, train_set=None):
+    """hdgen's training step of a preset on fixed batches: (cfg, model, step, (x_lab, y_lab, x_data))."""
+    cfg, model, objective, optimizer = build(preset, overrides, args, device, shape, train_set=train_set)
+    x_lab, y_lab, x_data = batches(args, device, cfg.data.pixel_range)
+    x_data = x_data if cfg.uses_px_stream else None
+    amp = lambda: autocast(args.precision, device)  # noqa: E731
+    step = lambda: train_step(model, objective, optimizer, x_lab, y_lab, x_data, amp=amp)  # noqa: E731
+    return cfg, model, step, (x_lab, y_lab, x_data)
+
+
 def method_step(preset, overrides, args, device, shape):
     """hdgen's training step of a preset, and one sampler pass (forward + input-only backward, the
     sampler's BatchNorm mode) on the same model."""
-    cfg, model, objective, optimizer = build(preset, overrides, args, device, shape)
-    x_lab, y_lab, x_data = batches(args, device, cfg.data.pixel_range)
-    x_data = x_data if cfg.uses_px_stream else None
+    cfg, model, step, (x_lab, _, _) = hdgen_step(preset, overrides, args, device, shape)
     amp = lambda: autocast(args.precision, device)  # noqa: E731
 
     def sampler_pass():
         with model_mode(model, cfg.sampler.model_mode), amp():
             energy_grad(model.energy, x_lab)
-    return (lambda: train_step(model, objective, optimizer, x_lab, y_lab, x_data, amp=amp)), sampler_pass
+    return step, sampler_pass
 
 
 def naive_jem_step(model, optimizer, buffer, sampler_cfg, x_lab, y_lab):
@@ -160,11 +184,7 @@ def clel_row(args, device) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--depth", type=int, default=10)
-    parser.add_argument("--width", type=int, default=2)
-    parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--iters", type=int, default=5)
-    parser.add_argument("--warmup", type=int, default=2)
+    add_shape_args(parser)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32", help="bf16: autocast the forward passes")
     parser.add_argument("--channels-last", action="store_true")
@@ -172,9 +192,7 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", help="labels (prefixes) of the methods to time")
     args = parser.parse_args()
     device = torch.device(args.device)
-    shape = ["model.name=wrn", f"model.depth={args.depth}", f"model.width={args.width}", "model.norm=batch",
-             "model.dropout=0", f"data.px.batch_size={args.batch}", f"data.ce.batch_size={args.batch}",
-             "sampler.buffer.size=1000", "sampler.buffer.init=uniform"]  # the same p0 everywhere: not what is timed
+    shape = wrn_shape(args, "batch") + ["sampler.buffer.init=uniform"]  # the same p0 everywhere: not what is timed
     print(f"WRN-{args.depth}-{args.width} (BatchNorm), batch {args.batch}, 32x32x3, {device}, {args.precision}"
           f"{', channels-last' if args.channels_last else ''}{', compiled' if args.compile else ''}, "
           f"{args.iters} timed rounds after {args.warmup} warm-up; medians over rounds\n")

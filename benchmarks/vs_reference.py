@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from iteration_cost import batches, build, rounds
+from iteration_cost import add_shape_args, build, hdgen_step, rounds, wrn_shape
 from hdgen_cli.train import train_step
 
 
@@ -188,11 +188,7 @@ ROWS = [("JEM SGLD-20", "jem", False), ("JEM++ PYLD-5-5", "jempp-m5", True), ("J
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--depth", type=int, default=10)
-    parser.add_argument("--width", type=int, default=2)
-    parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--iters", type=int, default=5)
-    parser.add_argument("--warmup", type=int, default=2)
+    add_shape_args(parser)
     parser.add_argument("--only", nargs="*", help="row labels (prefixes) to time")
     args = parser.parse_args()
     device = torch.device("cpu")
@@ -204,13 +200,10 @@ def main() -> None:
     for label, preset, bn in ROWS:
         if args.only and not any(label.startswith(o) for o in args.only):
             continue
-        shape = ["model.name=wrn", f"model.depth={args.depth}", f"model.width={args.width}", "model.dropout=0",
-                 f"data.px.batch_size={args.batch}", f"data.ce.batch_size={args.batch}", "sampler.buffer.size=1000",
-                 f"model.norm={'batch' if bn else 'none'}"]
+        shape = wrn_shape(args, "batch" if bn else "none")
         # hdgen's own p0 (the GM init for JEM++ and SADA, fitted to a synthetic training set)
-        cfg, model, objective, optimizer = build(preset, [], args, device, shape, train_set=synthetic_train_set())
-        x_lab, y_lab, x_data = batches(args, device, cfg.data.pixel_range)
-        x_data = x_data if cfg.uses_px_stream else None
+        cfg, _, hdgen_step_fn, (x_lab, y_lab, x_data) = hdgen_step(preset, [], args, device, shape,
+                                                                   train_set=synthetic_train_set())
         torch.manual_seed(0)
         ref = RefWRN(args.depth, args.width, bn)
         if preset == "jem":
@@ -228,10 +221,9 @@ def main() -> None:
         _, softmax_model, softmax_obj, softmax_opt = build("softmax", [], args, device, shape)
         ce_ref_model = RefWRN(args.depth, args.width, bn)
         ce_ref_opt = torch.optim.SGD(ce_ref_model.parameters(), lr=0.01, momentum=0.9)
-        hdgen_step = lambda: train_step(model, objective, optimizer, x_lab, y_lab, x_data)  # noqa: E731
         hdgen_ce = lambda: train_step(softmax_model, softmax_obj, softmax_opt, x_lab, y_lab, None)  # noqa: E731
         ref_ce_step = lambda: ref_ce(ce_ref_model, ce_ref_opt, x_lab, y_lab)  # noqa: E731
-        times = rounds([ref_step, hdgen_step, ref_ce_step, hdgen_ce], args, device)
+        times = rounds([ref_step, hdgen_step_fn, ref_ce_step, hdgen_ce], args, device)
         official, ours = (statistics.median(t[i] for t in times) for i in (0, 1))
         speedup = statistics.median(t[0] / t[1] for t in times)
         per_ce = [statistics.median(t[i] / t[i + 2] for t in times) for i in (0, 1)]
