@@ -45,6 +45,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, nargs="+", default=[600])
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--protocols", nargs="+", default=["filter", "energy"])
+    parser.add_argument("--init", default="noise", choices=["noise", "buffer"],
+                        help="fresh chains (noise) or chains from the saved replay buffer")
     parser.add_argument("--out", type=Path, help="write each sample grid here")
     args = parser.parse_args()
 
@@ -67,7 +69,8 @@ def main() -> None:
         for name, klass, protocol in cases:
             for seed in args.seeds:
                 t0 = time.perf_counter()
-                images, _, details = api.sample(loaded, n=64, steps=steps, y=klass, seed=seed, conditional=protocol)
+                images, _, details = api.sample(loaded, n=64, steps=steps, y=klass, seed=seed, conditional=protocol,
+                                                 init=args.init)
                 seconds = time.perf_counter() - t0
                 q = sample_quality(images, train, real_k if klass is not None else test, judge, klass)
                 figures.setdefault((name, steps), []).append(q)

@@ -51,6 +51,20 @@ def test_stops_at_its_chain_budget():
     assert stats["chains"] == 20 and len(images) == stats["kept"] < 50
 
 
+def test_from_a_buffer_each_slot_starts_at_most_one_chain():
+    """JEM's saved-buffer protocol: the buffer's class-3 slots, each once, and no more chains than slots."""
+    from hdgen_cli.sampling.buffer import ReplayBuffer
+
+    torch.manual_seed(0)
+    buffer = ReplayBuffer(40, (1, 2, 2), 0, 0.05, uniform, torch.device("cpu"))
+    in_class = int(((buffer.images.flatten(1)[:, 0] * 10).long() == 3).sum())
+    assert 0 < in_class < 30
+    images, stats = generate_class(FirstPixelClassifier(), StillSampler(), 30, 5, uniform, 3, buffer=buffer,
+                                   batch_size=16)
+    assert stats["chains"] == 40 and len(images) == stats["kept"] == min(in_class, 30)
+    assert len({tuple(im.flatten().tolist()) for im in images}) == len(images)  # no slot twice
+
+
 def test_no_chain_in_the_class_is_one_clear_error():
     never = lambda n, labels=None: torch.zeros(n, 1, 2, 2)  # noqa: E731 - always class 0
     with pytest.raises(HdgenError, match="none of 40 chains ended in class 3.*--conditional energy"):

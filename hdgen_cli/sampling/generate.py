@@ -74,13 +74,18 @@ def generate_class(model, sampler, n: int, steps: int, init: InitDistribution, y
     """
     device = next(model.parameters()).device
     max_chains = 50 * n if max_chains is None else max_chains
+    # From a buffer, JEM's saved-buffer protocol: each slot starts at most one chain (a random order).
+    order = torch.randperm(buffer.size) if buffer is not None else None
+    if order is not None:
+        max_chains = min(max_chains, buffer.size)
     kept, n_kept, chains = [], 0, 0
     rounds = -(-n // batch_size)  # first guess: every chain kept; re-estimated after each round
     with progress.stage(f"sample class {y}", total=rounds * steps, unit="steps") as shown:
         while n_kept < n and chains < max_chains:
             b = min(batch_size, max_chains - chains)
-            x = sampler.run(model, _starts(b, init, buffer, None, 0).to(device), None, steps=steps,
-                            on_step=shown.advance)
+            starts = (buffer.images[order[chains:chains + b].to(buffer.images.device)].clone() if order is not None
+                      else init(b, None))
+            x = sampler.run(model, starts.to(device), None, steps=steps, on_step=shown.advance)
             chains += b
             x = x[_predicted(model, x) == y].cpu()
             kept.append(x[: n - n_kept])
