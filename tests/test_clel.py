@@ -84,6 +84,32 @@ def test_ebm_gets_no_gradient_from_the_encoder_loss_and_vice_versa():
     assert all(p.grad is None for p in objective.encoder.parameters())
 
 
+def test_latent_target_comes_from_its_own_augmentation_and_its_own_encoder_pass():
+    """[CLEL] Alg. 1 line 5: z+ = sg(h(t(x+))) from a third augmentation, not one of the two NT-Xent views."""
+    _, model, objective, x = _parts()
+    seen, passes = [], []
+    augment = objective.augment
+
+    def recording_augment(batch):
+        seen.append(augment(batch))
+        return seen[-1]
+
+    objective.augment = recording_augment
+    encoded, features = [], []
+    hook = objective.encoder.register_forward_hook(
+        lambda m, i, o: encoded.append((len(i[0]), torch.is_grad_enabled(), o.detach())))
+    plain_features = model.features
+    model.features = lambda b: features.append((b, plain_features(b))) or features[-1][1]
+    out = objective(model, None, None, x)
+    hook.remove()
+    assert len(seen) == 3 and [e[:2] for e in encoded] == [(len(x), False), (2 * len(x), True)]
+    f_pos = next(f for b, f in features if b.shape == x.shape and torch.equal(b, x)).detach()
+    direction = model.direction(f_pos)
+    z_own, z_view1 = F.normalize(encoded[0][2], dim=1), F.normalize(encoded[1][2][:len(x)], dim=1)
+    assert torch.allclose(out.terms["latent"], (direction * z_own).sum(1).mean(), atol=1e-6)
+    assert not torch.allclose(out.terms["latent"], (direction * z_view1).sum(1).mean(), atol=1e-4)
+
+
 def test_few_clel_steps_lower_each_networks_loss_with_finite_energies():
     """The two losses play against each other through the generated negatives, so each network is
     checked training alone: the EBM on L_EBM (its latent term aligns g with the encoder), then the

@@ -94,3 +94,26 @@ def test_streams_stay_independent(tiny_config):
     t = BatchTransform(False, 0, False, 0.0, "symmetric")
     a, b = BatchStream(data, 64, t, seed=1), BatchStream(data, 64, t, seed=2)
     assert not torch.equal(a.next()[1], b.next()[1])
+
+
+def test_energy_l2_forms_match_their_closed_forms():
+    from hdgen_cli.objectives.terms import energy_l2
+
+    e_data, e_q = torch.tensor([1.0, -3.0]), torch.tensor([2.0, 4.0])
+    assert energy_l2(e_data, e_q).item() == (1 + 9) / 2 + (4 + 16) / 2  # mean of squares (IGEBM)
+    assert energy_l2(e_data, e_q, "square_of_mean").item() == (-1.0) ** 2 + 3.0**2  # the JEM++/SADA code's l2_coeff
+
+
+def test_l2_form_selects_the_term_the_step_adds(tiny_config):
+    plain = BatchTransform(False, 0, False, 0.0, "symmetric")
+    terms = {}
+    for form in ("mean_of_squares", "square_of_mean"):
+        torch.manual_seed(0)
+        _, data, model, objective, _ = _jem_parts(tiny_config, "objective.l2_weight=0.5", f"objective.l2_form={form}")
+        out = objective(model, plain(data.images[:16]), data.labels[:16], plain(data.images[16:32]))
+        terms[form] = out.terms["l2"].item()
+        assert torch.isclose(out.loss, out.terms["ce"] + out.terms["px"] + 0.5 * out.terms["l2"])
+        means = out.stats["e_data"] ** 2 + out.stats["e_samples"] ** 2
+        if form == "square_of_mean":
+            assert torch.isclose(out.terms["l2"], means)
+    assert terms["square_of_mean"] <= terms["mean_of_squares"] * (1 + 1e-6)  # Jensen: (mean E)^2 <= mean E^2

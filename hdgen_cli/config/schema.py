@@ -164,6 +164,9 @@ class ObjectiveConfig(Section):
     px_weight: float = Field(1.0, ge=0, description="weight of the p(x) contrastive-divergence term")
     pxy_weight: float = Field(0.0, ge=0, description="weight of the p(x|y) term (class-conditional samples)")
     l2_weight: float = Field(0.0, ge=0, description="energy-squared regulariser on data and samples")
+    l2_form: Literal["mean_of_squares", "square_of_mean"] = Field(
+        "mean_of_squares", description="the l2_weight term: mean(E^2) (IGEBM) or (mean E)^2 (the JEM++ and "
+                                       "SADA-JEM codes' l2_coeff), each over data and samples")
     hdge_weight: float = Field(0.0, ge=0, description="weight of HDGE's contrastive log q(x|y) term")
     hdge: HDGEConfig = HDGEConfig()
     gmmc: GMMCObjectiveConfig = GMMCObjectiveConfig()

@@ -7,7 +7,9 @@ Per iteration, with x+ the (non-augmented, dequantised) data batch and x- the sa
     L_LE  = NT-Xent over two strong views of x+, with the detached projector outputs
             g(f_hat(x-)) of the chains as n extra negatives
 
-where E = ||f||^2 / 2 and z+ = sg(h(view_1)). One backward of L_EBM + L_LE; the EBM gets gradients
+where E = ||f||^2 / 2 and z+ = sg(h(t(x+))) / ||.||, from a third strong augmentation t of x+ in its
+own no-grad encoder pass ([CLEL] Alg. 1 line 5; that pass also updates the encoder's BatchNorm
+statistics, as in the official code). One backward of L_EBM + L_LE; the EBM gets gradients
 only from L_EBM and the encoder h only from L_LE (both stop-gradients). The trainer's optimizer
 steps the EBM; `after_step` steps the encoder's own optimizer (SGD, cosine) and the EMA copies of
 both networks, which evaluation and `hdgen sample` use.
@@ -61,12 +63,13 @@ class CLELObjective(Objective):
         c = self.cfg.clel
         x_pos = x_data[:c.ebm_batch]
         x_neg = chains["neg"] if chains else self.refine(model, len(x_pos))
-        # --- EBM: energies, energy L2, latent term against the encoder's (detached) view-1 latent
+        # --- EBM: energies, energy L2, latent term against z+ (Alg. 1 line 5: its own augmentation, no grad)
         f_pos, f_neg = model.features(x_pos), model.features(x_neg)
         e_pos, e_neg = 0.5 * f_pos.pow(2).sum(1), 0.5 * f_neg.pow(2).sum(1)
+        with torch.no_grad():
+            z_pos = F.normalize(self.encoder(self.augment(x_pos)), dim=1)
         views = torch.cat([self.augment(x_data), self.augment(x_data)])
         u = F.normalize(self.encoder_forward(views), dim=1)
-        z_pos = u[:len(x_pos)].detach()
         latent = (model.direction(f_pos) * z_pos).sum(1).mean()
         cd = e_pos.mean() - e_neg.mean()
         l2 = e_pos.pow(2).mean() + e_neg.pow(2).mean()

@@ -104,7 +104,7 @@ class JEMObjective(Objective):
             out.terms["px"] = contrastive_divergence(e_data, e_q)
             out.loss = out.loss + cfg.px_weight * out.terms["px"]
             if cfg.l2_weight > 0:
-                out.terms["l2"] = energy_l2(e_data, e_q)
+                out.terms["l2"] = energy_l2(e_data, e_q, cfg.l2_form)
                 out.loss = out.loss + cfg.l2_weight * out.terms["l2"]
             out.stats["e_data"], out.stats["e_samples"] = e_data.detach().mean(), e_q.detach().mean()
         if cfg.ce_weight > 0:

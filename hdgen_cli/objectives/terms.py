@@ -16,8 +16,14 @@ def contrastive_divergence(e_data: torch.Tensor, e_samples: torch.Tensor) -> tor
     return e_data.mean() - e_samples.mean()
 
 
-def energy_l2(e_data: torch.Tensor, e_samples: torch.Tensor) -> torch.Tensor:
-    """IGEBM energy-magnitude regulariser: mean E(data)^2 + mean E(samples)^2."""
+def energy_l2(e_data: torch.Tensor, e_samples: torch.Tensor, form: str = "mean_of_squares") -> torch.Tensor:
+    """Energy-magnitude regulariser. "mean_of_squares" (IGEBM, CLEL Alg. 1 line 8):
+    mean E(data)^2 + mean E(samples)^2. "square_of_mean" (the JEM++ and SADA-JEM codes' `l2_coeff`):
+    (mean E(data))^2 + (mean E(samples))^2, which only holds the batch means near zero."""
+    if form == "square_of_mean":
+        return e_data.mean() ** 2 + e_samples.mean() ** 2
+    if form != "mean_of_squares":
+        raise ValueError(f"unknown energy L2 form {form!r}")
     return (e_data**2).mean() + (e_samples**2).mean()
 
 
