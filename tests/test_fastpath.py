@@ -42,7 +42,10 @@ def test_channels_last_and_in_place_compile_keep_state_dict_keys():
     conv = model.backbone.first_layer.weight
     assert conv.is_contiguous(memory_format=torch.channels_last)
     assert list(model.state_dict()) == keys  # checkpoints load with or without compile
-    assert getattr(model.backbone, "_compiled_call_impl", None) is not None
+    # every part is compiled but the first layer, whose output PYLD hooks for its co-state
+    parts = [m for m in model.backbone.children() if m is not model.backbone.first_layer]
+    assert parts and all(getattr(m, "_compiled_call_impl", None) is not None for m in parts)
+    assert getattr(model.backbone.first_layer, "_compiled_call_impl", None) is None
 
 
 def _wrn_parts():
@@ -66,11 +69,13 @@ def _wrn_parts():
 # Stated tolerances (measured: channels-last 3e-7, bf16 8e-4 on energies and loss, 5e-3 on chains):
 # channels-last reorders the same float32 sums; bf16 autocast rounds every conv's inputs to 8
 # mantissa bits, relative 1e-2 on energies and the loss and 2e-2 on chains in the [-1, 1] range.
-@pytest.mark.parametrize("fast, tol", [({"channels_last": True}, 1e-5), ({"precision": "bf16"}, 1e-2)])
+# torch.compile fuses the same float32 operations in another order: 1e-4 (measured 6e-7).
+@pytest.mark.parametrize("fast, tol", [({"channels_last": True}, 1e-5), ({"precision": "bf16"}, 1e-2),
+                                       ({"compile": True}, 1e-4)])
 def test_fast_paths_agree_with_float32(fast, tol):
     model, fast_model, sampler, objective, x, y = _wrn_parts()
-    if fast.get("channels_last"):
-        prepare_model(fast_model, channels_last=True, compile=False)
+    if fast.get("channels_last") or fast.get("compile"):
+        prepare_model(fast_model, channels_last=bool(fast.get("channels_last")), compile=bool(fast.get("compile")))
 
     def run(m, use_amp):
         with autocast("bf16", torch.device("cpu")) if use_amp else torch.enable_grad():

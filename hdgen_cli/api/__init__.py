@@ -11,6 +11,7 @@ One module per command; nothing below this package imports it. `hdgen_cli.bench`
 from hdgen_cli.api.attack import attack, parse_eps
 from hdgen_cli.api.classify import calibrate, evaluate
 from hdgen_cli.api.generation import generation_metrics
+from hdgen_cli.api.interop import export_checkpoint, import_checkpoint
 from hdgen_cli.api.ood import ood
 from hdgen_cli.report import write_report as report
 from hdgen_cli.api.sample import latent_conditions, sample
@@ -18,5 +19,5 @@ from hdgen_cli.config import load_config, override_config
 from hdgen_cli.loading import LoadedModel, load_encoder, load_model, with_sampler
 from hdgen_cli.train import train
 
-__all__ = ["LoadedModel", "attack", "calibrate", "evaluate", "generation_metrics", "latent_conditions", "load_config",
+__all__ = ["LoadedModel", "attack", "calibrate", "evaluate", "export_checkpoint", "generation_metrics", "import_checkpoint", "latent_conditions", "load_config",
            "load_encoder", "load_model", "ood", "override_config", "parse_eps", "report", "sample", "train", "with_sampler"]

@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from hdgen_cli.cli import (attack_cmd, bench_cmd, calibrate_cmd, evaluate_cmd, ood_cmd, presets_cmd, report_cmd, sample_cmd,
+from hdgen_cli.cli import (attack_cmd, bench_cmd, calibrate_cmd, evaluate_cmd, interop_cmd, ood_cmd, presets_cmd, report_cmd, sample_cmd,
                            train_cmd)
 from hdgen_cli.errors import HdgenError
 
@@ -31,6 +31,8 @@ app.command("ood")(ood_cmd.ood)
 app.command("attack")(attack_cmd.attack)
 app.command("report")(report_cmd.report)
 app.command("bench")(bench_cmd.bench)
+app.command("import")(interop_cmd.import_)
+app.command("export")(interop_cmd.export)
 app.add_typer(presets_cmd.app, name="presets")
 
 

@@ -118,14 +118,18 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
 
 
 def load_model_state(model: torch.nn.Module, ckpt: Checkpoint) -> None:
-    state = ckpt.section("model")
+    load_checked(model, ckpt.section("model"), str(ckpt.path), "it was saved by another model")
+
+
+def load_checked(model: torch.nn.Module, state: dict[str, torch.Tensor], where: str, why: str) -> None:
+    """Load `state` into `model` after checking that every key is expected and every shape fits."""
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
     if missing or unexpected:
         what = f"missing {missing[:3]}" if missing else f"unexpected {unexpected[:3]}"
-        raise CheckpointError(f"{ckpt.path} does not match its model config ({what}); it was saved by another model")
+        raise CheckpointError(f"{where} does not match its model config ({what}); {why}")
     for key, value in state.items():
         if value.shape != expected[key].shape:
-            raise CheckpointError(f"{ckpt.path}: tensor {key} has shape {tuple(value.shape)}, model expects {tuple(expected[key].shape)}")
+            raise CheckpointError(f"{where}: tensor {key} has shape {tuple(value.shape)}, model expects {tuple(expected[key].shape)}")
     model.load_state_dict(state)

@@ -1,0 +1,173 @@
+"""`hdgen import` / `hdgen export` (issue 18): official checkpoint layouts in and out, tensors only."""
+
+import json
+import os
+import pickle
+from collections import OrderedDict
+
+import pytest
+import torch
+
+from hdgen_cli import api
+from hdgen_cli.cli.app import run
+
+
+def official_wrn_state(code: str, depth=10, width=1, norm=True, classes=10, seed=0) -> OrderedDict:
+    """Key names and shapes as each official code's `f.state_dict()` writes them (written here from
+    their model definitions: `CCF` with `f` = Wide_ResNet, `energy_output`, `class_output`)."""
+    g = torch.Generator().manual_seed(seed)
+    rand = lambda *shape: torch.randn(*shape, generator=g)  # noqa: E731
+    state = OrderedDict()
+
+    def conv(name, cin, cout, k):
+        state[f"{name}.weight"], state[f"{name}.bias"] = rand(cout, cin, k, k), rand(cout)
+
+    def bn(name, c):
+        if norm:
+            state[f"{name}.weight"], state[f"{name}.bias"] = rand(c), rand(c)
+            state[f"{name}.running_mean"], state[f"{name}.running_var"] = rand(c), rand(c).abs() + 0.5
+            state[f"{name}.num_batches_tracked"] = torch.tensor(7)
+
+    n, widths = (depth - 4) // 6, [16, 16 * width, 32 * width, 64 * width]
+    conv("f.conv1", 3, 16, 3)
+    for s in range(3):
+        for i in range(n):
+            cin = widths[s] if i == 0 else widths[s + 1]
+            p = f"f.layer{s + 1}.{i}"
+            bn(f"{p}.bn1", cin)
+            conv(f"{p}.conv1", cin, widths[s + 1], 3)
+            bn(f"{p}.bn2", widths[s + 1])
+            conv(f"{p}.conv2", widths[s + 1], widths[s + 1], 3)
+            if i == 0 and (s > 0 or cin != widths[s + 1]):
+                conv(f"{p}.shortcut.0", cin, widths[s + 1], 1)
+    bn("f.bn1", widths[3])
+    if code == "jem":  # JEM's Wide_ResNet keeps an unused classifier of its own
+        state["f.linear.weight"], state["f.linear.bias"] = rand(10, widths[3]), rand(10)
+    if code == "jempp":  # the YOPO WRN registers the stem and the stages a second time
+        for key in [k for k in state if k.startswith("f.")]:
+            if key.startswith("f.conv1."):
+                state["f.layer_one." + key[8:]] = state[key]
+            elif key.startswith("f.layer"):
+                stage, rest = key[7:].split(".", 1)
+                state[f"f.other_layers.{int(stage) - 1}.{rest}"] = state[key]
+            elif key.startswith("f.bn1."):
+                state["f.other_layers.3." + key[6:]] = state[key]
+    state["energy_output.weight"], state["energy_output.bias"] = rand(1, widths[3]), rand(1)
+    state["class_output.weight"], state["class_output.bias"] = rand(classes, widths[3]), rand(classes)
+    return state
+
+
+def save_official(path, state, buffer=True):
+    torch.save({"model_state_dict": state, "replay_buffer": torch.rand(20, 3, 32, 32) * 2 - 1 if buffer else []}, path)
+    return path
+
+
+def _expected(key: str) -> str:
+    """Where the test expects each official tensor in hdgen's model (independent of hdgen's map)."""
+    key = key.replace("f.conv1.", "backbone.stem.").replace("f.bn1.", "backbone.norm.")
+    key = key.replace("class_output.", "backbone.head.").replace(".shortcut.0.", ".shortcut.")
+    for s in (1, 2, 3):
+        key = key.replace(f"f.layer{s}.", f"backbone.stages.{s - 1}.")
+    return key.replace(".bn1.", ".norm1.").replace(".bn2.", ".norm2.")
+
+
+@pytest.mark.parametrize("code,norm", [("jem", False), ("jempp", True), ("sadajem", True), ("mebm", False)])
+def test_import_maps_every_tensor_and_keeps_the_buffer(tmp_path, capsys, code, norm):
+    state = official_wrn_state(code, norm=norm)
+    src = save_official(tmp_path / "ckpt.pt", state)
+    assert run(["import", str(src), "--from", code, "--out", str(tmp_path / "run"), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["architecture"].startswith(f"WRN-10-1, norm {'batch' if norm else 'none'}, 10 classes")
+    loaded = api.load_model(tmp_path / "run", device="cpu")
+    mine = loaded.model.state_dict()
+    for key, value in state.items():
+        if key.startswith(("energy_output.", "f.linear.", "f.layer_one.", "f.other_layers.")):
+            continue
+        assert torch.equal(mine[_expected(key)], value), key
+    assert set(result["dropped"]) == ({"energy_output", "f.linear"} if code == "jem" else {"energy_output"})
+    saved = torch.load(src, weights_only=True)["replay_buffer"]
+    assert torch.equal(loaded.checkpoint.tensors["buffer.images"], saved)
+    with torch.no_grad():
+        energies = loaded.model.energy(torch.rand(4, 3, 32, 32) * 2 - 1)
+    assert energies.shape == (4,) and torch.isfinite(energies).all()
+    # the logits are the official class_output over the features
+    feats = loaded.model.backbone.features(torch.zeros(1, 3, 32, 32))
+    expected = feats @ state["class_output.weight"].T + state["class_output.bias"]
+    assert torch.allclose(loaded.model.scores(torch.zeros(1, 3, 32, 32)), expected, atol=1e-5)
+
+
+def test_an_imported_run_samples_from_its_saved_buffer(tmp_path, capsys):
+    src = save_official(tmp_path / "jem.pt", official_wrn_state("jem", norm=False))
+    assert run(["import", str(src), "--from", "jem", "--out", str(tmp_path / "run")]) == 0
+    capsys.readouterr()
+    assert run(["sample", "--ckpt", str(tmp_path / "run"), "--init", "buffer", "--steps", "1", "--n", "4", "--json",
+                "--quiet"]) == 0
+    assert json.loads(capsys.readouterr().out)["n"] == 4
+
+
+@pytest.mark.parametrize("code,norm", [("jem", False), ("jempp", True), ("sadajem", True)])
+def test_export_then_import_is_exact_and_loads_like_the_official_file(tmp_path, code, norm):
+    state = official_wrn_state(code, norm=norm)
+    src = save_official(tmp_path / "ckpt.pt", state)
+    api.import_checkpoint(code, src, tmp_path / "a")
+    api.export_checkpoint(tmp_path / "a", code, tmp_path / "out.pt")
+    written = torch.load(tmp_path / "out.pt", weights_only=True)  # tensors and plain containers only
+    assert set(written) == {"model_state_dict", "replay_buffer"}
+    assert set(written["model_state_dict"]) == set(state)  # the official strict load_state_dict accepts it
+    for key, value in state.items():
+        if not key.startswith(("energy_output.", "f.linear.")):
+            assert torch.equal(written["model_state_dict"][key], value), key
+    api.import_checkpoint(code, tmp_path / "out.pt", tmp_path / "b")
+    a, b = api.load_model(tmp_path / "a", "cpu"), api.load_model(tmp_path / "b", "cpu")
+    assert all(torch.equal(v, b.model.state_dict()[k]) for k, v in a.model.state_dict().items())
+    assert torch.equal(a.checkpoint.tensors["buffer.images"], b.checkpoint.tensors["buffer.images"])
+
+
+class _Boom:
+    def __reduce__(self):
+        return (os.system, (f"touch {os.environ['HDGEN_TEST_MARKER']}",))
+
+
+def _one_line_error(capsys, argv, code=1):
+    assert run(argv) == code
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    return err
+
+
+def test_bad_files_get_one_line_and_nothing_runs(tmp_path, capsys, monkeypatch):
+    marker = tmp_path / "ran"
+    monkeypatch.setenv("HDGEN_TEST_MARKER", str(marker))
+    hostile = tmp_path / "hostile.pt"
+    torch.save({"model_state_dict": {"x": torch.zeros(1)}, "payload": _Boom()}, hostile)
+    err = _one_line_error(capsys, ["import", str(hostile), "--from", "jem", "--out", str(tmp_path / "r1")])
+    assert "other than tensors" in err and not marker.exists() and not (tmp_path / "r1").exists()
+    with open(tmp_path / "raw.pkl", "wb") as fh:  # a plain pickle, not a torch.save zip
+        pickle.dump(_Boom(), fh)
+    _one_line_error(capsys, ["import", str(tmp_path / "raw.pkl"), "--from", "jem", "--out", str(tmp_path / "r2")])
+    assert not marker.exists()
+
+    good = save_official(tmp_path / "good.pt", official_wrn_state("jem", norm=False))
+    truncated = tmp_path / "cut.pt"
+    truncated.write_bytes(good.read_bytes()[:5000])
+    assert "truncated or corrupt" in _one_line_error(capsys, ["import", str(truncated), "--from", "jem", "--out",
+                                                               str(tmp_path / "r3")])
+    clel_like = tmp_path / "clel.pt"
+    torch.save({"ebm": {"net.0.weight": torch.zeros(2)}, "encoder": {}}, clel_like)
+    assert "not a checkpoint of that code" in _one_line_error(
+        capsys, ["import", str(clel_like), "--from", "jem", "--out", str(tmp_path / "r4")])
+    odd = tmp_path / "odd.pt"
+    state = official_wrn_state("jem", norm=False)
+    state["f.mystery.weight"] = torch.zeros(3)
+    save_official(odd, state)
+    assert "unexpected keys ['f.mystery.weight']" in _one_line_error(
+        capsys, ["import", str(odd), "--from", "jem", "--out", str(tmp_path / "r5")])
+    assert "unknown --from 'jemm'; did you mean 'jem'?" in _one_line_error(
+        capsys, ["import", str(good), "--from", "jemm", "--out", str(tmp_path / "r6")], code=2)
+    assert not any((tmp_path / f"r{i}").exists() for i in range(1, 7))
+    api.import_checkpoint("jem", good, tmp_path / "ok")
+    assert "unknown --to 'gmmc'" in _one_line_error(
+        capsys, ["export", str(tmp_path / "x.pt"), "--to", "gmmc", "--ckpt", str(tmp_path / "ok")], code=2)
+    assert "already holds a run" in _one_line_error(
+        capsys, ["import", str(good), "--from", "jem", "--out", str(tmp_path / "ok")], code=2)
+    assert not (tmp_path / "x.pt").exists()
