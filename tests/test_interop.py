@@ -16,7 +16,7 @@ def official_wrn_state(code: str, depth=10, width=1, norm=True, classes=10, seed
     """Key names and shapes as each official code's `f.state_dict()` writes them (written here from
     their model definitions: `CCF` with `f` = Wide_ResNet, `energy_output`, `class_output`)."""
     g = torch.Generator().manual_seed(seed)
-    rand = lambda *shape: torch.randn(*shape, generator=g)  # noqa: E731
+    rand = lambda *shape: 0.1 * torch.randn(*shape, generator=g)  # noqa: E731 - small: finite features
     state = OrderedDict()
 
     def conv(name, cin, cout, k):
@@ -41,7 +41,7 @@ def official_wrn_state(code: str, depth=10, width=1, norm=True, classes=10, seed
             if i == 0 and (s > 0 or cin != widths[s + 1]):
                 conv(f"{p}.shortcut.0", cin, widths[s + 1], 1)
     bn("f.bn1", widths[3])
-    if code == "jem":  # JEM's Wide_ResNet keeps an unused classifier of its own
+    if code in ("jem", "hdge"):  # their Wide_ResNet keeps an unused classifier of its own
         state["f.linear.weight"], state["f.linear.bias"] = rand(10, widths[3]), rand(10)
     if code == "jempp":  # the YOPO WRN registers the stem and the stages a second time
         for key in [k for k in state if k.startswith("f.")]:
@@ -52,8 +52,12 @@ def official_wrn_state(code: str, depth=10, width=1, norm=True, classes=10, seed
                 state[f"f.other_layers.{int(stage) - 1}.{rest}"] = state[key]
             elif key.startswith("f.bn1."):
                 state["f.other_layers.3." + key[6:]] = state[key]
+    if code == "gmmc":  # GMMC's F is the WRN alone; its class centres live in the LDA layer
+        return state
     state["energy_output.weight"], state["energy_output.bias"] = rand(1, widths[3]), rand(1)
     state["class_output.weight"], state["class_output.bias"] = rand(classes, widths[3]), rand(classes)
+    if code == "hdge":  # HYM's logit queue, registered as model buffers
+        state["queue_logit"], state["queue_ptr"] = rand(classes, 40), torch.tensor([8])
     return state
 
 
@@ -71,7 +75,8 @@ def _expected(key: str) -> str:
     return key.replace(".bn1.", ".norm1.").replace(".bn2.", ".norm2.")
 
 
-@pytest.mark.parametrize("code,norm", [("jem", False), ("jempp", True), ("sadajem", True), ("mebm", False)])
+@pytest.mark.parametrize("code,norm", [("jem", False), ("jempp", True), ("sadajem", True), ("mebm", False),
+                                       ("hdge", False)])
 def test_import_maps_every_tensor_and_keeps_the_buffer(tmp_path, capsys, code, norm):
     state = official_wrn_state(code, norm=norm)
     src = save_official(tmp_path / "ckpt.pt", state)
@@ -81,10 +86,14 @@ def test_import_maps_every_tensor_and_keeps_the_buffer(tmp_path, capsys, code, n
     loaded = api.load_model(tmp_path / "run", device="cpu")
     mine = loaded.model.state_dict()
     for key, value in state.items():
-        if key.startswith(("energy_output.", "f.linear.", "f.layer_one.", "f.other_layers.")):
+        if key.startswith(("energy_output.", "f.linear.", "f.layer_one.", "f.other_layers.", "queue_")):
             continue
         assert torch.equal(mine[_expected(key)], value), key
-    assert set(result["dropped"]) == ({"energy_output", "f.linear"} if code == "jem" else {"energy_output"})
+    assert set(result["dropped"]) == ({"energy_output", "f.linear"} if code in ("jem", "hdge") else {"energy_output"})
+    if code == "hdge":  # the queue rides along for hdgen's HDGE objective: K x C rows, the same pointer
+        assert torch.equal(loaded.checkpoint.tensors["objective.queue.logits"], state["queue_logit"].T)
+        assert int(loaded.checkpoint.tensors["objective.queue.ptr"]) == 8
+        assert loaded.config.objective.hdge.queue_size == 40
     saved = torch.load(src, weights_only=True)["replay_buffer"]
     assert torch.equal(loaded.checkpoint.tensors["buffer.images"], saved)
     with torch.no_grad():
@@ -94,6 +103,56 @@ def test_import_maps_every_tensor_and_keeps_the_buffer(tmp_path, capsys, code, n
     feats = loaded.model.backbone.features(torch.zeros(1, 3, 32, 32))
     expected = feats @ state["class_output.weight"].T + state["class_output.bias"]
     assert torch.allclose(loaded.model.scores(torch.zeros(1, 3, 32, 32)), expected, atol=1e-5)
+
+
+def _save_gmmc(path, state, centres, pickled_layer: bool, labels):
+    """As GMMC's `checkpoint` writes it: the LDA layer object itself under "margin" (or, re-saved, its
+    state dict), and the buffer as [images, labels]."""
+    import sys
+    import types
+
+    from torch import nn
+
+    if pickled_layer:
+        module = types.ModuleType("LDALayer")
+
+        class LDALayer(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.feat_dim, self.num_classes = centres.shape[1], centres.shape[0]
+                self.centers = nn.Parameter(centres.clone(), requires_grad=False)
+
+        LDALayer.__module__, LDALayer.__qualname__, module.LDALayer = "LDALayer", "LDALayer", LDALayer
+        sys.modules["LDALayer"] = module
+        margin = LDALayer()
+    else:
+        margin = {"centers": centres.clone()}
+    try:
+        torch.save({"model_state_dict": state, "replay_buffer": [torch.rand(20, 3, 32, 32) * 2 - 1, labels],
+                    "margin": margin}, path)
+    finally:
+        sys.modules.pop("LDALayer", None)  # the reader must not find the class: it never imports it
+
+
+@pytest.mark.parametrize("pickled_layer", [True, False])
+def test_gmmc_centres_come_from_its_lda_layer_without_running_it(tmp_path, capsys, pickled_layer):
+    state, centres = official_wrn_state("gmmc", norm=False), torch.randn(10, 64)
+    labels = torch.arange(10).repeat(2)[torch.randperm(20)]
+    _save_gmmc(tmp_path / "gmmc.pt", state, centres, pickled_layer, labels)
+    assert run(["import", str(tmp_path / "gmmc.pt"), "--from", "gmmc", "--out", str(tmp_path / "run"), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    loaded = api.load_model(tmp_path / "run", device="cpu")
+    mine = loaded.model.state_dict()
+    assert torch.equal(mine["means"], centres) and float(mine["gamma"]) == 1.0
+    assert all(torch.equal(mine[_expected(k)], v) for k, v in state.items())
+    buffer = loaded.checkpoint.tensors
+    assert torch.equal(buffer["buffer.labels"], torch.arange(10).repeat_interleave(2))  # sorted into class blocks
+    x = torch.zeros(2, 3, 32, 32)
+    with torch.no_grad():  # p(y|x) is the official softmax(-||phi(x) - mu_y||^2 / 2)
+        phi = loaded.model.backbone.features(x)
+        official = torch.log_softmax(-0.5 * torch.cdist(phi, centres) ** 2, dim=1)
+        assert torch.allclose(torch.log_softmax(loaded.model.scores(x), 1), official, atol=1e-4)
+    assert result["notes"] and "gamma = 1" in result["notes"][0]
 
 
 def test_an_imported_run_samples_from_its_saved_buffer(tmp_path, capsys):
@@ -142,6 +201,9 @@ def test_bad_files_get_one_line_and_nothing_runs(tmp_path, capsys, monkeypatch):
     torch.save({"model_state_dict": {"x": torch.zeros(1)}, "payload": _Boom()}, hostile)
     err = _one_line_error(capsys, ["import", str(hostile), "--from", "jem", "--out", str(tmp_path / "r1")])
     assert "other than tensors" in err and not marker.exists() and not (tmp_path / "r1").exists()
+    torch.save({"model_state_dict": {}, "margin": _Boom()}, hostile)  # GMMC's reader allows one class name only
+    _one_line_error(capsys, ["import", str(hostile), "--from", "gmmc", "--out", str(tmp_path / "r1")])
+    assert not marker.exists()
     with open(tmp_path / "raw.pkl", "wb") as fh:  # a plain pickle, not a torch.save zip
         pickle.dump(_Boom(), fh)
     _one_line_error(capsys, ["import", str(tmp_path / "raw.pkl"), "--from", "jem", "--out", str(tmp_path / "r2")])

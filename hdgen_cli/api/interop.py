@@ -19,16 +19,17 @@ from hdgen_cli.train.state import Captured
 
 
 def import_checkpoint(code: str, path: str | Path, out: str | Path, overrides: list[str] | None = None,
-                      force: bool = False) -> dict:
+                      force: bool = False, preset: str | None = None) -> dict:
     """Convert an official checkpoint into the run directory `out` (config.json and
-    last.safetensors, with the replay buffer when the file has one). The config is the code's
-    preset with the architecture read from the tensors, then `overrides`. Returns a summary."""
+    last.safetensors, with the replay buffer when the file has one). The config is `preset` (default:
+    the code's) with the architecture read from the tensors, then `overrides`. Returns a summary."""
     official = code_named(code)
     out = Path(out).expanduser()
     if (out / LAST).exists() and not force:
         raise UsageError(f"{out} already holds a run; choose another --out or pass --force")
     imported = read_official(official, path)
-    cfg = load_config(official.preset, imported.overrides + list(overrides or []))
+    preset = preset or official.preset
+    cfg = load_config(preset, imported.overrides + list(overrides or []))
     info = DataInfo(imported.channels, imported.image_size, imported.num_classes, cfg.data.pixel_range)
     model = build_model(cfg, info)
     tensors = {f"model.{k}": v.clone() for k, v in imported.tensors.items()}  # safetensors refuses shared memory
@@ -37,8 +38,10 @@ def import_checkpoint(code: str, path: str | Path, out: str | Path, overrides: l
             raise UsageError(f"sampler.buffer.size must stay {len(imported.buffer)}, the saved buffer's size")
         # hdgen's buffer is blocked by class (slots of class c for conditional draws), the official one is not
         tensors["buffer.images"] = imported.buffer
-        tensors["buffer.labels"] = torch.arange(info.num_classes).repeat_interleave(len(imported.buffer) //
-                                                                                    info.num_classes)
+        tensors["buffer.labels"] = (imported.buffer_labels if imported.buffer_labels is not None else
+                                    torch.arange(info.num_classes).repeat_interleave(len(imported.buffer) //
+                                                                                     info.num_classes))
+    tensors.update(imported.extra)
     # The check `load_model` makes: every tensor has its place and shape in the rebuilt model.
     load_checked(model, imported.tensors, str(path), f"is it a {official.name} checkpoint? Overrides must keep "
                  "the architecture")
@@ -47,7 +50,7 @@ def import_checkpoint(code: str, path: str | Path, out: str | Path, overrides: l
                                              "file": str(Path(path).expanduser().resolve())}}
     save_checkpoint(out / LAST, Captured(0, tensors), config=cfg, info=info, position=position)
     write_text_atomically(out / "config.json", cfg.model_dump_json(indent=2))
-    return {"run": str(out), "from": official.name, "preset": official.preset, "architecture":
+    return {"run": str(out), "from": official.name, "preset": preset, "notes": imported.notes, "architecture":
             f"WRN-{cfg.model.depth}-{cfg.model.width}, norm {cfg.model.norm}, {imported.num_classes} classes",
             "tensors": len(imported.tensors), "buffer": None if imported.buffer is None else len(imported.buffer),
             "dropped": imported.dropped}

@@ -9,7 +9,7 @@ import typer
 
 from hdgen_cli.cli.common import CkptOpt, JsonOpt, checkpoint_or_newest, emit_json, emit_lines
 
-CODES_HELP = "jem, jempp, sadajem or mebm"
+CODES_HELP = "jem, jempp, sadajem, mebm, gmmc or hdge"
 
 
 def import_(
@@ -17,19 +17,22 @@ def import_(
     source: str = typer.Option(..., "--from", help=f"which code wrote it: {CODES_HELP}"),
     out: Path = typer.Option(..., "--out", "-o", help="run directory to write (config.json, last.safetensors)"),
     overrides: Optional[list[str]] = typer.Argument(None, help="config overrides key=value, e.g. data.name=svhn"),
+    preset: Optional[str] = typer.Option(None, "--preset", "-p", help="the run's preset (default: the code's, e.g. "
+                                         "jempp-m10; hdge-jem for an HDGE run trained with p(x))"),
     force: bool = typer.Option(False, "--force", help="overwrite a run already in --out"),
     json_out: JsonOpt = False,
 ) -> None:
     """Read an official checkpoint (tensors only: nothing in it runs) into an hdgen run directory."""
     from hdgen_cli import api
 
-    result = api.import_checkpoint(source, file, out, list(overrides or []), force=force)
+    result = api.import_checkpoint(source, file, out, list(overrides or []), force=force, preset=preset)
     if json_out:
         emit_json(result)
     else:
         emit_lines([("run", result["run"]), ("from", result["from"]), ("preset", result["preset"]),
                     ("model", result["architecture"]), ("tensors", result["tensors"]),
-                    ("buffer", result["buffer"] or "none"), ("dropped", ", ".join(result["dropped"]) or "none")])
+                    ("buffer", result["buffer"] or "none"), ("dropped", ", ".join(result["dropped"]) or "none"),
+                    *[("note", note) for note in result["notes"]]])
 
 
 def export(

@@ -18,14 +18,29 @@ import torch
 from hdgen_cli.errors import CheckpointError, UsageError
 
 
-def read_tensors_file(path: str | Path) -> object:
-    """The object a `torch.save` file holds, loaded with `weights_only=True` onto the CPU."""
+class ModuleFields:
+    """Receives the attributes of one pickled `nn.Module` subclass, by name, as plain data.
+
+    Some official files pickle a whole module (GMMC saves its LDA layer object). Allowed under its
+    exact qualified name for that one read, this class is what the unpickler builds instead of the
+    original: an empty object whose `__dict__` gets the pickled fields (`_parameters`, `_buffers`,
+    ints). No method of the original class, nor anything else in the file, runs.
+    """
+
+    def parameters_and_buffers(self) -> dict[str, torch.Tensor]:
+        fields = vars(self)
+        return {**dict(fields.get("_parameters") or {}), **dict(fields.get("_buffers") or {})}
+
+
+def read_tensors_file(path: str | Path, modules: tuple[str, ...] = ()) -> object:
+    """The object a `torch.save` file holds, loaded with `weights_only=True` onto the CPU. Each
+    qualified class name in `modules` is read as `ModuleFields` (its tensors only)."""
     path = Path(path).expanduser()
     if not path.is_file():
         raise UsageError(f"{path} not found; pass the official code's checkpoint file (e.g. best_valid_ckpt.pt)")
     try:
-        with warnings.catch_warnings():  # a plain pickle's protocol note: the refusal below says what matters
-            warnings.simplefilter("ignore")
+        with warnings.catch_warnings(), torch.serialization.safe_globals([(ModuleFields, m) for m in modules]):
+            warnings.simplefilter("ignore")  # a plain pickle's protocol note: the refusal below says what matters
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         named = re.search(r"GLOBAL ([\w.]+)", str(exc)) or re.search(r"global '?([\w.]+)'?", str(exc))
