@@ -233,3 +233,83 @@ def test_bad_files_get_one_line_and_nothing_runs(tmp_path, capsys, monkeypatch):
     assert "already holds a run" in _one_line_error(
         capsys, ["import", str(good), "--from", "jem", "--out", str(tmp_path / "ok")], code=2)
     assert not (tmp_path / "x.pt").exists()
+
+
+def official_clel_state(c=16, enc=16, seed=0) -> OrderedDict:
+    """The official JointModel's state dict for the small EBM (stages (c,1), (c,1), (2c,1), (2c,1)) and
+    a ResNet-18 encoder of base width `enc`, as `model.state_dict()` names them (scaled down)."""
+    g = torch.Generator().manual_seed(seed)
+    rand = lambda *shape: 0.1 * torch.randn(*shape, generator=g)  # noqa: E731
+    state = OrderedDict()
+
+    def sn_conv(name, cin, cout, k, bias=True):
+        if bias:
+            state[f"{name}.bias"] = rand(cout)
+        state[f"{name}.parametrizations.weight.original"] = rand(cout, cin, k, k)
+        state[f"{name}.parametrizations.weight.0._u"], state[f"{name}.parametrizations.weight.0._v"] = \
+            rand(cout), rand(cin * k * k)
+
+    for net in ("ebm", "ema_ebm"):
+        state[f"{net}.stem.0.mean"], state[f"{net}.stem.0.std"] = torch.tensor([.49, .48, .45]), torch.tensor([.25] * 3)
+        sn_conv(f"{net}.stem.1", 3, c, 3)
+        cin = c
+        for i, cout in enumerate((c, c, 2 * c, 2 * c)):
+            j = 1 if i > 0 else 0  # stage i > 0 starts with its AvgPool
+            sn_conv(f"{net}.stages.{i}.{j}.conv1", cin, cout, 3)
+            sn_conv(f"{net}.stages.{i}.{j}.conv2", cout, cout, 3)
+            if cin != cout:
+                sn_conv(f"{net}.stages.{i}.{j}.shortcut", cin, cout, 1, bias=False)
+            cin = cout
+        state[f"{net}.head.0.weight"], state[f"{net}.head.0.bias"] = rand(2048, cin), rand(2048)
+        state[f"{net}.head.2.weight"], state[f"{net}.head.2.bias"] = rand(128, 2048), rand(128)
+        state[f"{net}.projection.0.weight"], state[f"{net}.projection.2.weight"] = rand(2048, 128), rand(128, 2048)
+
+    def bn(name, ch):
+        state[f"{name}.weight"], state[f"{name}.bias"] = rand(ch) + 1, rand(ch)
+        state[f"{name}.running_mean"], state[f"{name}.running_var"] = rand(ch), rand(ch).abs() + 0.5
+        state[f"{name}.num_batches_tracked"] = torch.tensor(3)
+
+    for net in ("encoder", "ema_encoder"):
+        state[f"{net}.conv1.0.mean"], state[f"{net}.conv1.0.std"] = torch.tensor([.49, .48, .45]), torch.tensor([.25] * 3)
+        state[f"{net}.conv1.1.weight"] = rand(enc, 3, 3, 3)
+        bn(f"{net}.bn1", enc)
+        cin = enc
+        for layer, cout in enumerate((enc, 2 * enc, 4 * enc, 8 * enc), start=1):
+            for b in range(2):
+                p = f"{net}.layer{layer}.{b}"
+                state[f"{p}.conv1.weight"] = rand(cout, cin if b == 0 else cout, 3, 3)
+                bn(f"{p}.bn1", cout)
+                state[f"{p}.conv2.weight"] = rand(cout, cout, 3, 3)
+                bn(f"{p}.bn2", cout)
+                if b == 0 and cin != cout:
+                    state[f"{p}.downsample.0.weight"] = rand(cout, cin, 1, 1)
+                    bn(f"{p}.downsample.1", cout)
+            cin = cout
+        state[f"{net}.fc.0.weight"] = rand(2048, cin)
+        bn(f"{net}.fc.1", 2048)
+        state[f"{net}.fc.3.weight"], state[f"{net}.fc.3.bias"] = rand(128, 2048), rand(128)
+    state["sampler.memory"] = torch.rand(20, 3, 32, 32)
+    return state
+
+
+def test_clel_networks_and_memory_come_across(tmp_path, capsys):
+    state = official_clel_state()
+    adam = {"state": {}, "param_groups": [{"lr": 1e-4, "betas": (0.0, 0.999), "params": [0, 1]}]}
+    torch.save({"model": state, "optimizers": [adam], "schedulers": [{"last_epoch": 3, "lr_lambdas": [None]}],
+                "engine": {"iteration": 3, "fid": (30.0, 25.0)}}, tmp_path / "best.ckpt")
+    assert run(["import", str(tmp_path / "best.ckpt"), "--from", "clel", "--out", str(tmp_path / "run"), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["preset"] == "clel-small" and result["buffer"] == 20
+    online = api.load_model(tmp_path / "run", "cpu", ema=False).model.state_dict()
+    averaged = api.load_model(tmp_path / "run", "cpu").model.state_dict()  # evaluation reads the EMA twin
+    assert torch.equal(online["backbone.towers.0.body.6.conv2.parametrizations.weight.original"],
+                       state["ebm.stages.3.1.conv2.parametrizations.weight.original"])
+    assert torch.equal(averaged["projector.net.2.weight"], state["ema_ebm.projection.2.weight"])
+    assert torch.equal(online["backbone.normalize.mean"].flatten(), state["ebm.stem.0.mean"])
+    loaded = api.load_model(tmp_path / "run", "cpu")
+    encoder = api.load_encoder(loaded, "cpu").state_dict()
+    assert torch.equal(encoder["layers.1.0.shortcut.1.running_var"], state["ema_encoder.layer2.0.downsample.1.running_var"])
+    assert torch.equal(encoder["mlp.3.bias"], state["ema_encoder.fc.3.bias"])
+    assert torch.equal(loaded.checkpoint.tensors["buffer.images"], state["sampler.memory"])
+    with torch.no_grad():
+        assert torch.isfinite(loaded.model.energy(torch.rand(2, 3, 32, 32))).all()

@@ -13,6 +13,7 @@ from hdgen_cli.interop.official import CODES, EXPORTABLE, code_named, read_offic
 from hdgen_cli.interop.reading import write_tensors_file
 from hdgen_cli.interop.wrn_layout import to_official
 from hdgen_cli.loading import load_model
+from hdgen_cli.objectives.base import section
 from hdgen_cli.parts import DataInfo, build_model
 from hdgen_cli.train.checkpoint import LAST, load_checked, save_checkpoint
 from hdgen_cli.train.state import Captured
@@ -28,7 +29,7 @@ def import_checkpoint(code: str, path: str | Path, out: str | Path, overrides: l
     if (out / LAST).exists() and not force:
         raise UsageError(f"{out} already holds a run; choose another --out or pass --force")
     imported = read_official(official, path)
-    preset = preset or official.preset
+    preset = preset or imported.preset or official.preset
     cfg = load_config(preset, imported.overrides + list(overrides or []))
     info = DataInfo(imported.channels, imported.image_size, imported.num_classes, cfg.data.pixel_range)
     model = build_model(cfg, info)
@@ -41,10 +42,12 @@ def import_checkpoint(code: str, path: str | Path, out: str | Path, overrides: l
         tensors["buffer.labels"] = (imported.buffer_labels if imported.buffer_labels is not None else
                                     torch.arange(info.num_classes).repeat_interleave(len(imported.buffer) //
                                                                                      info.num_classes))
-    tensors.update(imported.extra)
-    # The check `load_model` makes: every tensor has its place and shape in the rebuilt model.
-    load_checked(model, imported.tensors, str(path), f"is it a {official.name} checkpoint? Overrides must keep "
-                 "the architecture")
+    tensors.update({k: v.clone() for k, v in imported.extra.items()})
+    # The check `load_model` makes: every tensor has its place and shape in the rebuilt networks.
+    why = f"is it a {official.name} checkpoint? Overrides must keep the architecture"
+    load_checked(model, imported.tensors, str(path), why)
+    for name, network in _companions(imported.extra, cfg, info).items():
+        load_checked(network, section(imported.extra, name), f"{path} ({name})", why)
     out.mkdir(parents=True, exist_ok=True)
     position = {"iteration": 0, "imported": {"from": official.name, "repository": official.repository,
                                              "file": str(Path(path).expanduser().resolve())}}
@@ -54,6 +57,19 @@ def import_checkpoint(code: str, path: str | Path, out: str | Path, overrides: l
             f"WRN-{cfg.model.depth}-{cfg.model.width}, norm {cfg.model.norm}, {imported.num_classes} classes",
             "tensors": len(imported.tensors), "buffer": None if imported.buffer is None else len(imported.buffer),
             "dropped": imported.dropped}
+
+
+def _companions(extra: dict, cfg, info) -> dict:
+    """The networks besides the model that the imported sections must fit (CLEL's EMA twin and encoders)."""
+    from hdgen_cli.models.encoder import build_encoder
+
+    out = {}
+    if any(k.startswith("objective.ema_model.") for k in extra):
+        out["objective.ema_model"] = build_model(cfg, info)
+    for name in ("objective.encoder", "objective.ema_encoder"):
+        if any(k.startswith(name + ".") for k in extra):
+            out[name] = build_encoder(info.channels, cfg.objective.clel.encoder_width)
+    return out
 
 
 def export_checkpoint(run: str | Path, code: str, path: str | Path, force: bool = False) -> dict:

@@ -11,8 +11,8 @@ import sys
 
 import typer
 
-from hdgen_cli.cli import (attack_cmd, bench_cmd, calibrate_cmd, evaluate_cmd, interop_cmd, ood_cmd, presets_cmd, report_cmd, sample_cmd,
-                           train_cmd)
+from hdgen_cli.cli import (attack_cmd, bench_cmd, calibrate_cmd, evaluate_cmd, interop_cmd, ood_cmd, presets_cmd,
+                           report_cmd, sample_cmd, train_cmd)
 from hdgen_cli.errors import HdgenError
 
 app = typer.Typer(

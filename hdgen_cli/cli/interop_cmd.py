@@ -9,11 +9,11 @@ import typer
 
 from hdgen_cli.cli.common import CkptOpt, JsonOpt, checkpoint_or_newest, emit_json, emit_lines
 
-CODES_HELP = "jem, jempp, sadajem, mebm, gmmc or hdge"
+CODES_HELP = "jem, jempp, sadajem, mebm, gmmc, hdge or clel"
 
 
 def import_(
-    file: Path = typer.Argument(..., help="the official code's torch.save checkpoint (e.g. best_valid_ckpt.pt)"),
+    file: Path = typer.Argument(..., help="the official code's torch.save checkpoint (e.g. best_valid_ckpt.pt, CLEL's best.ckpt)"),
     source: str = typer.Option(..., "--from", help=f"which code wrote it: {CODES_HELP}"),
     out: Path = typer.Option(..., "--out", "-o", help="run directory to write (config.json, last.safetensors)"),
     overrides: Optional[list[str]] = typer.Argument(None, help="config overrides key=value, e.g. data.name=svhn"),

@@ -7,6 +7,7 @@ with `torch.save`, around the JEM-family Wide-ResNet (wrn_layout.py):
 - HDGE: the same, with its logit queue `queue_logit` [C, K] and `queue_ptr` inside the model;
 - GMMC: the WRN alone (no linear head), its class centres in the `margin` entry (the pickled LDA
   layer, read field by field, or its state dict), and the buffer as [images, labels].
+CLEL saves {"model": JointModel.state_dict(), "optimizers": ..., ...} instead (clel_layout.py).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 import torch
 
 from hdgen_cli.errors import CheckpointError, UsageError, did_you_mean
+from hdgen_cli.interop.clel_layout import clel_shape, from_official_clel
 from hdgen_cli.interop.reading import ModuleFields, read_tensors_file, state_dict_of
 from hdgen_cli.interop.wrn_layout import from_official
 
@@ -36,6 +38,7 @@ CODES = {c.name: c for c in (
     OfficialCode("mebm", "sndnyang/mebm", "jem", "plain"),  # M-EBM's CCF: JEM's energy on the same WRN
     OfficialCode("gmmc", "sndnyang/GMMC", "gmmc-gen", "plain"),
     OfficialCode("hdge", "forhaoliu/hybrid-discriminative-generative", "hdge", "jem"),
+    OfficialCode("clel", "hankook/CLEL", "clel-small", "none"),  # clel-base when the EBM has 2 blocks a stage
 )}
 EXPORTABLE = ("jem", "jempp", "sadajem")
 
@@ -64,6 +67,7 @@ class Imported:
     extra: dict[str, torch.Tensor] = field(default_factory=dict)
     buffer_labels: torch.Tensor | None = None
     notes: list[str] = field(default_factory=list)
+    preset: str | None = None  # when the tensors decide it (CLEL small or base)
 
 
 def _images(buffer, path: Path, channels: int) -> torch.Tensor:
@@ -139,7 +143,23 @@ def _read_gmmc(path: Path) -> Imported:
     return _assemble(tensors, shape, buffer, path, converted.dropped, labels=labels, notes=notes)
 
 
+def _read_clel(path: Path) -> Imported:
+    obj = read_tensors_file(path)
+    sections = from_official_clel(state_dict_of(obj, path, key="model"), str(path))
+    shape = clel_shape(sections["model"], str(path))
+    buffer = _images(sections["buffer"]["images"], path, 3)
+    extra = {f"{name}.{k}": v for name in ("objective.ema_model", "objective.encoder", "objective.ema_encoder")
+             for k, v in sections[name].items()}
+    width = sections["objective.encoder"]["conv1.weight"].shape[0]
+    overrides = [f"model.channels={shape['channels']}", f"objective.clel.encoder_width={width}",
+                 f"sampler.buffer.size={len(buffer)}"]
+    notes = ["10 classes assumed (CIFAR-10; CLEL reads no labels): pass data.name=... for another dataset"]
+    return Imported(sections["model"], buffer, overrides, buffer.shape[-1], 10, 3, [], extra, notes=notes,
+                    preset=shape["preset"])
+
+
 def read_official(code: OfficialCode, path: str | Path) -> Imported:
     """Read and convert one official checkpoint file (nothing is unpickled but tensors)."""
     path = Path(path).expanduser()
-    return _read_gmmc(path) if code.name == "gmmc" else _read_logit_wrn(code, path)
+    readers = {"gmmc": _read_gmmc, "clel": _read_clel}
+    return readers[code.name](path) if code.name in readers else _read_logit_wrn(code, path)
