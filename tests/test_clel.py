@@ -87,7 +87,7 @@ def test_ebm_gets_no_gradient_from_the_encoder_loss_and_vice_versa():
 def test_latent_target_comes_from_its_own_augmentation_and_its_own_encoder_pass():
     """[CLEL] Alg. 1 line 5: z+ = sg(h(t(x+))) from a third augmentation, not one of the two NT-Xent views."""
     _, model, objective, x = _parts()
-    seen, passes = [], []
+    seen = []
     augment = objective.augment
 
     def recording_augment(batch):

@@ -155,6 +155,23 @@ def test_gmmc_centres_come_from_its_lda_layer_without_running_it(tmp_path, capsy
     assert result["notes"] and "gamma = 1" in result["notes"][0]
 
 
+def test_evaluation_commands_work_on_an_imported_run(tmp_path, capsys):
+    """An imported run is a normal run: evaluate, calibrate, ood and report read it (on the generated
+    32x32 `shapes` set, since CIFAR cannot be downloaded here)."""
+    src = save_official(tmp_path / "jem.pt", official_wrn_state("jem", norm=False))
+    run_dir = str(tmp_path / "run")
+    assert run(["import", str(src), "--from", "jem", "--out", run_dir, "data.name=shapes"]) == 0
+    capsys.readouterr()
+    assert run(["evaluate", "--ckpt", run_dir, "--json", "-q"]) == 0
+    evaluated = json.loads(capsys.readouterr().out)
+    assert evaluated["n"] == 2000 and evaluated["position"]["imported"]["from"] == "jem"
+    assert run(["calibrate", "--ckpt", run_dir, "--json", "-q"]) == 0
+    assert 0 <= json.loads(capsys.readouterr().out)["ece"] <= 1
+    assert run(["ood", "--ckpt", run_dir, "--score", "grad-norm", "--ood", "uniform", "--n", "40", "--json", "-q"]) == 0
+    capsys.readouterr()
+    assert run(["report", run_dir, "--json"]) == 0
+
+
 def test_an_imported_run_samples_from_its_saved_buffer(tmp_path, capsys):
     src = save_official(tmp_path / "jem.pt", official_wrn_state("jem", norm=False))
     assert run(["import", str(src), "--from", "jem", "--out", str(tmp_path / "run")]) == 0

@@ -86,7 +86,8 @@ def from_official(state: dict[str, torch.Tensor], where: str, classifier: bool =
         else:
             tensors[target] = value
     if unknown:
-        hint = " (a 64x64 WRN with a fourth stage)" if any(k.startswith("f.layer4.") for k in unknown) else ""
+        hint = (" (a 64x64 WRN with a fourth stage)" if any(k.startswith("f.layer4.") for k in unknown) else
+                " (HDGE's logit queue: use --from hdge)" if "queue_logit" in unknown else "")
         raise CheckpointError(f"{where}: unexpected keys {unknown[:4]}{hint}; hdgen maps the 32x32 JEM-family WRN "
                               "only. Is --from right?")
     if "backbone.stem.weight" not in tensors or "backbone.stages.0.0.conv1.weight" not in tensors:
