@@ -154,3 +154,17 @@ def test_resuming_with_another_queue_size_is_one_clear_error(tmp_path, capsys):
 def test_hdge_needs_the_logit_energy():
     with pytest.raises(Exception, match="energy.name=logits"):
         load_config("hdge", ["energy.name=mmc", "model.head=false"])
+
+
+def test_unit_rows_follow_every_push_exactly():
+    """The normalised queue is kept row by row (only pushed rows are renormalised): it must equal
+    normalising the whole queue, after wrapping pushes and after a restore."""
+    torch.manual_seed(0)
+    q = LogitQueue(10, 4)
+    first = q.unit_rows()
+    for n in (3, 4, 6):  # the last push wraps around the end
+        q.push(torch.randn(n, 4) * 5)
+        assert torch.equal(q.unit_rows(), F.normalize(q.logits, dim=1))
+    assert q.unit_rows() is first  # updated in place, not rebuilt
+    q.load_state_dict({"logits": torch.randn(10, 4), "ptr": torch.tensor(2)})
+    assert torch.equal(q.unit_rows(), F.normalize(q.logits, dim=1))

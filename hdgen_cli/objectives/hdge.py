@@ -24,6 +24,15 @@ class LogitQueue:
     def __init__(self, size: int, num_classes: int, device="cpu"):
         self.logits = torch.randn(size, num_classes, device=device)
         self.ptr = torch.zeros((), dtype=torch.long, device=device)  # a tensor, so it rides in checkpoints
+        self._unit: torch.Tensor | None = None  # the rows normalised, kept in step with `push`
+
+    def unit_rows(self) -> torch.Tensor:
+        """The queue's rows as unit vectors. Normalising all K rows every step cost more than the
+        rest of the term (65 536 x 10 on a CPU); only the pushed rows change, so only they are
+        renormalised. Each row is normalised on its own, so the values are those of a full pass."""
+        if self._unit is None:
+            self._unit = F.normalize(self.logits, dim=1)
+        return self._unit
 
     @property
     def size(self) -> int:
@@ -34,6 +43,8 @@ class LogitQueue:
         logits = logits.detach()[-self.size:]  # a batch larger than the queue keeps only its newest rows
         idx = (self.ptr + torch.arange(len(logits), device=self.logits.device)) % self.size
         self.logits[idx] = logits.to(self.logits.dtype)
+        if self._unit is not None:
+            self._unit[idx] = F.normalize(self.logits[idx], dim=1)
         self.ptr.copy_((self.ptr + len(logits)) % self.size)
 
     def state_dict(self) -> dict[str, torch.Tensor]:
@@ -44,23 +55,29 @@ class LogitQueue:
             raise ValueError(f"queue shape {tuple(state['logits'].shape)} != expected {tuple(self.logits.shape)}")
         self.logits.copy_(state["logits"])
         self.ptr.copy_(state["ptr"])
+        self._unit = None
 
 
 def contrastive_log_qxy(logits: torch.Tensor, y: torch.Tensor, queue: torch.Tensor | None, temperature: float,
-                        positive: str = "eq15") -> torch.Tensor:
-    """Mean L_con over the batch. `queue` [K, C] raw logits gives the negatives; None uses the batch
-    (each example against the other B - 1, whose gradients flow as in SimCLR)."""
+                        positive: str = "eq15", unit_queue: bool = False) -> torch.Tensor:
+    """Mean L_con over the batch: -log of the positive's share of softmax([pos, negatives] / T).
+    `queue` [K, C] logits gives the negatives (rows already unit vectors when `unit_queue`); None uses
+    the batch (each example against the other B - 1, whose gradients flow as in SimCLR).
+
+    The queue's negatives of example b are column y_b of the queue, so their log-sum-exp depends on
+    the class alone: it is taken once per class over the K rows ([C] values), then read at y. Neither
+    the [K, B] gather nor a [B, K + 1] score matrix is built."""
     s = F.normalize(logits, dim=1)
-    pos = s.gather(1, y.view(-1, 1))  # [B, 1]
-    if queue is not None:
-        neg = F.normalize(queue, dim=1)[:, y].T  # [B, K]: entry k read at label y_b
-    else:
-        neg = s[:, y].T  # [B, B]: neg[b, j] = s(x_j)[y_b]
+    pos = s.gather(1, y.view(-1, 1)).squeeze(1)  # [B]
+    neg = (queue if unit_queue else F.normalize(queue, dim=1)) if queue is not None else s[:, y]  # [K, C] or [B, B]
     if positive == "lse-onehot":
         # log(e^v + (C - 1) e^0): the masked zeros of the one-hot product inside the log-sum-exp.
         shift = math.log(logits.shape[1] - 1)
         pos, neg = torch.logaddexp(pos, torch.full_like(pos, shift)), torch.logaddexp(neg, torch.full_like(neg, shift))
-    if queue is None:
+    if queue is None:  # neg[j, b] = s(x_j)[y_b], without the example itself
         neg = neg.masked_fill(torch.eye(len(y), dtype=torch.bool, device=neg.device), float("-inf"))
-    scores = torch.cat([pos, neg], dim=1) / temperature
-    return F.cross_entropy(scores, torch.zeros(len(y), dtype=torch.long, device=y.device))
+        neg_lse = torch.logsumexp(neg / temperature, dim=0)
+    else:
+        neg_lse = torch.logsumexp(neg / temperature, dim=0)[y]
+    pos = pos / temperature
+    return (torch.logaddexp(pos, neg_lse) - pos).mean()

@@ -112,8 +112,8 @@ class JEMObjective(Objective):
             out.loss = out.loss + cfg.ce_weight * out.terms["ce"]
         if cfg.hdge_weight > 0:
             h = cfg.hdge
-            queue = self.queue.logits if self.queue is not None else None
-            out.terms["hdge"] = contrastive_log_qxy(s_lab, y_lab, queue, h.temperature, h.positive)
+            queue = self.queue.unit_rows() if self.queue is not None else None
+            out.terms["hdge"] = contrastive_log_qxy(s_lab, y_lab, queue, h.temperature, h.positive, unit_queue=True)
             out.loss = out.loss + cfg.hdge_weight * out.terms["hdge"]
             if model.training and chains is None:  # enqueued by after_step; SAM's second pass adds nothing
                 self.pending = s_lab.detach()
