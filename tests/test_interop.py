@@ -233,14 +233,19 @@ def test_bad_files_get_one_line_and_nothing_runs(tmp_path, capsys, monkeypatch):
                                                                str(tmp_path / "r3")])
     clel_like = tmp_path / "clel.pt"
     torch.save({"ebm": {"net.0.weight": torch.zeros(2)}, "encoder": {}}, clel_like)
-    assert "not a checkpoint of that code" in _one_line_error(
-        capsys, ["import", str(clel_like), "--from", "jem", "--out", str(tmp_path / "r4")])
+    assert "not a checkpoint of that code" in _one_line_error(  # a wrong --from: usage, exit 2
+        capsys, ["import", str(clel_like), "--from", "jem", "--out", str(tmp_path / "r4")], code=2)
     odd = tmp_path / "odd.pt"
     state = official_wrn_state("jem", norm=False)
     state["f.mystery.weight"] = torch.zeros(3)
     save_official(odd, state)
     assert "unexpected keys ['f.mystery.weight']" in _one_line_error(
-        capsys, ["import", str(odd), "--from", "jem", "--out", str(tmp_path / "r5")])
+        capsys, ["import", str(odd), "--from", "jem", "--out", str(tmp_path / "r5")], code=2)
+    hdge_file = save_official(tmp_path / "hdge.pt", official_wrn_state("hdge", norm=False))
+    assert "use --from hdge" in _one_line_error(
+        capsys, ["import", str(hdge_file), "--from", "jem", "--out", str(tmp_path / "r5")], code=2)
+    assert "does not match" in _one_line_error(  # an override that changes the architecture
+        capsys, ["import", str(good), "--from", "jem", "--out", str(tmp_path / "r5"), "model.width=2"], code=2)
     assert "unknown --from 'jemm'; did you mean 'jem'?" in _one_line_error(
         capsys, ["import", str(good), "--from", "jemm", "--out", str(tmp_path / "r6")], code=2)
     assert not any((tmp_path / f"r{i}").exists() for i in range(1, 7))

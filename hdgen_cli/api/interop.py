@@ -45,9 +45,12 @@ def import_checkpoint(code: str, path: str | Path, out: str | Path, overrides: l
     tensors.update({k: v.clone() for k, v in imported.extra.items()})
     # The check `load_model` makes: every tensor has its place and shape in the rebuilt networks.
     why = f"is it a {official.name} checkpoint? Overrides must keep the architecture"
-    load_checked(model, imported.tensors, str(path), why)
-    for name, network in _companions(imported.extra, cfg, info).items():
-        load_checked(network, section(imported.extra, name), f"{path} ({name})", why)
+    try:
+        load_checked(model, imported.tensors, str(path), why)
+        for name, network in _companions(imported.extra, cfg, info).items():
+            load_checked(network, section(imported.extra, name), f"{path} ({name})", why)
+    except CheckpointError as exc:  # the tensors do not fit: a wrong --from, --preset or override
+        raise UsageError(str(exc)) from None
     out.mkdir(parents=True, exist_ok=True)
     position = {"iteration": 0, "imported": {"from": official.name, "repository": official.repository,
                                              "file": str(Path(path).expanduser().resolve())}}

@@ -19,7 +19,7 @@ import re
 
 import torch
 
-from hdgen_cli.errors import CheckpointError
+from hdgen_cli.errors import UsageError
 
 
 def _stage_lengths(state: dict[str, torch.Tensor], prefix: str) -> list[int]:
@@ -50,7 +50,7 @@ def _ebm(state: dict[str, torch.Tensor], prefix: str, where: str) -> dict[str, t
         elif m := re.match(r"^(head|projection)\.(\d+)\.(\w+)$", rest):
             out[f"{'backbone.mlp' if m[1] == 'head' else 'projector.net'}.{m[2]}.{m[3]}"] = value
         else:
-            raise CheckpointError(f"{where}: unexpected key {key} in the CLEL EBM")
+            raise UsageError(f"{where}: unexpected key {key} in the CLEL EBM")
     return out
 
 
@@ -71,7 +71,7 @@ def _encoder(state: dict[str, torch.Tensor], prefix: str, where: str) -> dict[st
         elif m := re.match(r"^fc\.(\d+)\.(\w+)$", rest):
             out[f"mlp.{m[1]}.{m[2]}"] = value
         else:
-            raise CheckpointError(f"{where}: unexpected key {key} in the CLEL encoder")
+            raise UsageError(f"{where}: unexpected key {key} in the CLEL encoder")
     return out
 
 
@@ -81,9 +81,9 @@ def from_official_clel(state: dict[str, torch.Tensor], where: str) -> dict[str, 
     groups = ("ebm.", "ema_ebm.", "encoder.", "ema_encoder.", "sampler.")
     unknown = [k for k in state if not k.startswith(groups)]
     if unknown or "ebm.stem.1.bias" not in state or "encoder.conv1.1.weight" not in state:
-        raise CheckpointError(f"{where}: not a CLEL JointModel state dict (unexpected {unknown[:3]} or no ebm/encoder)")
+        raise UsageError(f"{where}: not a CLEL JointModel state dict (unexpected {unknown[:3]} or no ebm/encoder)")
     if "sampler.memory" not in state or set(k for k in state if k.startswith("sampler.")) != {"sampler.memory"}:
-        raise CheckpointError(f"{where}: the CLEL sampler should hold exactly its memory buffer")
+        raise UsageError(f"{where}: the CLEL sampler should hold exactly its memory buffer")
     return {"model": _ebm(state, "ebm.", where), "objective.ema_model": _ebm(state, "ema_ebm.", where),
             "objective.encoder": _encoder(state, "encoder.", where),
             "objective.ema_encoder": _encoder(state, "ema_encoder.", where),
@@ -97,5 +97,5 @@ def clel_shape(model: dict[str, torch.Tensor], where: str) -> dict:
     blocks = len(bodies)
     preset = {4: "clel-small", 8: "clel-base"}.get(blocks)
     if preset is None:
-        raise CheckpointError(f"{where}: {blocks} residual blocks; hdgen maps CLEL's small (4) and base (8) EBMs")
+        raise UsageError(f"{where}: {blocks} residual blocks; hdgen maps CLEL's small (4) and base (8) EBMs")
     return {"preset": preset, "channels": model["backbone.towers.0.stem.bias"].shape[0]}

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from hdgen_cli.errors import CheckpointError, UsageError, did_you_mean
+from hdgen_cli.errors import UsageError, did_you_mean
 from hdgen_cli.interop.clel_layout import clel_shape, from_official_clel
 from hdgen_cli.interop.reading import ModuleFields, read_tensors_file, state_dict_of
 from hdgen_cli.interop.wrn_layout import from_official
@@ -74,7 +74,7 @@ def _images(buffer, path: Path, channels: int) -> torch.Tensor:
     if not isinstance(buffer, torch.Tensor) or buffer.dim() != 4 or buffer.shape[1] != channels \
             or buffer.shape[2] != buffer.shape[3]:
         shape = tuple(buffer.shape) if isinstance(buffer, torch.Tensor) else type(buffer).__name__
-        raise CheckpointError(f"{path}: replay_buffer is {shape}, not [N, {channels}, H, H] images")
+        raise UsageError(f"{path}: replay_buffer is {shape}, not [N, {channels}, H, H] images")
     return buffer.float().contiguous()
 
 
@@ -103,7 +103,7 @@ def _read_logit_wrn(code: OfficialCode, path: Path) -> Imported:
     extra, overrides = {}, []
     if code.name == "hdge":
         if "queue_logit" not in state:
-            raise CheckpointError(f"{path}: no queue_logit; not an HDGE checkpoint (try --from jem)")
+            raise UsageError(f"{path}: no queue_logit; not an HDGE checkpoint (try --from jem)")
         queue = state.pop("queue_logit")  # [C, K] in HYM, [K, C] in hdgen's LogitQueue
         extra = {"objective.queue.logits": queue.T.contiguous(),
                  "objective.queue.ptr": state.pop("queue_ptr").reshape(()).long()}
@@ -121,7 +121,7 @@ def _read_gmmc(path: Path) -> Imported:
     margin = obj.get("margin")
     centres = (margin.parameters_and_buffers() if isinstance(margin, ModuleFields) else margin or {}).get("centers")
     if not isinstance(centres, torch.Tensor) or centres.dim() != 2:
-        raise CheckpointError(f"{path}: no class centres ('margin' with 'centers'); not a GMMC checkpoint")
+        raise UsageError(f"{path}: no class centres ('margin' with 'centers'); not a GMMC checkpoint")
     converted = from_official(state, str(path), classifier=False)
     shape = converted.shape
     shape.num_classes = centres.shape[0]
@@ -132,7 +132,7 @@ def _read_gmmc(path: Path) -> Imported:
     raw = obj.get("replay_buffer")
     if not _empty(raw):
         if not (isinstance(raw, (list, tuple)) and len(raw) == 2):
-            raise CheckpointError(f"{path}: GMMC's replay_buffer should be [images, labels]")
+            raise UsageError(f"{path}: GMMC's replay_buffer should be [images, labels]")
         images, y = _images(raw[0], path, shape.channels), torch.as_tensor(raw[1]).long()
         counts = torch.bincount(y, minlength=shape.num_classes)
         if len(y) == len(images) and bool((counts == counts[0]).all()):

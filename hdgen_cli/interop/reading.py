@@ -1,5 +1,8 @@
 """Reading and writing the official codes' `torch.save` files, tensors only.
 
+A file that cannot be read (truncated, or holding code) is a CheckpointError (exit 1); a file that
+reads but is not laid out as the chosen code writes it is a UsageError (exit 2: a wrong --from).
+
 `torch.load(weights_only=True)` unpickles nothing but tensors and plain containers (dict, list,
 tuple, numbers, strings): a file that names any other Python object (a module class, an argparse
 Namespace, a function) is refused before anything runs. hdgen never falls back to a full unpickle.
@@ -68,12 +71,12 @@ def state_dict_of(obj: object, path: Path, key: str = "model_state_dict") -> dic
     """The model state dict in a checkpoint dict, with DataParallel's `module.` prefix removed."""
     if not isinstance(obj, dict) or not isinstance(obj.get(key), dict):
         keys = sorted(obj)[:5] if isinstance(obj, dict) else type(obj).__name__
-        raise CheckpointError(f"{path} has no '{key}' (found {keys}); it is not a checkpoint of that code, "
+        raise UsageError(f"{path} has no '{key}' (found {keys}); it is not a checkpoint of that code, "
                               "choose another --from")
     state = obj[key]
     if state and all(k.startswith("module.") for k in state):
         state = {k[len("module."):]: v for k, v in state.items()}
     bad = [k for k, v in state.items() if not isinstance(v, torch.Tensor)]
     if bad:
-        raise CheckpointError(f"{path}: '{key}' holds non-tensors ({bad[:3]}); it is not a state dict")
+        raise UsageError(f"{path}: '{key}' holds non-tensors ({bad[:3]}); it is not a state dict")
     return dict(state)

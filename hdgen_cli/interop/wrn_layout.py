@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from hdgen_cli.errors import CheckpointError
+from hdgen_cli.errors import UsageError
 
 _BLOCK = re.compile(r"^f\.layer([123])\.(\d+)\.(bn1|conv1|bn2|conv2|shortcut\.0)\.(\w+)$")
 _ALIAS = re.compile(r"^f\.(layer_one|other_layers)\.")
@@ -75,7 +75,7 @@ def from_official(state: dict[str, torch.Tensor], where: str, classifier: bool =
         if _ALIAS.match(key):
             primary = _alias_target(key)
             if primary not in state or not torch.equal(state[primary], value):
-                raise CheckpointError(f"{where}: {key} should repeat {primary} (the YOPO layout) but does not")
+                raise UsageError(f"{where}: {key} should repeat {primary} (the YOPO layout) but does not")
             continue
         if key.startswith(UNUSED):
             dropped.append(key)
@@ -88,12 +88,12 @@ def from_official(state: dict[str, torch.Tensor], where: str, classifier: bool =
     if unknown:
         hint = (" (a 64x64 WRN with a fourth stage)" if any(k.startswith("f.layer4.") for k in unknown) else
                 " (HDGE's logit queue: use --from hdge)" if "queue_logit" in unknown else "")
-        raise CheckpointError(f"{where}: unexpected keys {unknown[:4]}{hint}; hdgen maps the 32x32 JEM-family WRN "
+        raise UsageError(f"{where}: unexpected keys {unknown[:4]}{hint}; hdgen maps the 32x32 JEM-family WRN "
                               "only. Is --from right?")
     if "backbone.stem.weight" not in tensors or "backbone.stages.0.0.conv1.weight" not in tensors:
-        raise CheckpointError(f"{where}: no WRN in the state dict (missing f.conv1 or f.layer1); is --from right?")
+        raise UsageError(f"{where}: no WRN in the state dict (missing f.conv1 or f.layer1); is --from right?")
     if classifier and "backbone.head.weight" not in tensors:
-        raise CheckpointError(f"{where}: missing class_output (the logits); is --from right?")
+        raise UsageError(f"{where}: missing class_output (the logits); is --from right?")
     tensors["backbone.first_layer.weight"] = tensors["backbone.stem.weight"]
     tensors["backbone.first_layer.bias"] = tensors["backbone.stem.bias"]
     return Converted(tensors, infer_shape(tensors, where), sorted({k.rsplit(".", 1)[0] for k in dropped}))
@@ -103,14 +103,14 @@ def infer_shape(tensors: dict[str, torch.Tensor], where: str) -> WRNShape:
     """Depth, width, norm, input channels and classes from the tensors' names and shapes."""
     width16 = tensors["backbone.stages.0.0.conv1.weight"].shape[0]
     if width16 % 16:
-        raise CheckpointError(f"{where}: first stage has {width16} channels, not a multiple of 16; not a JEM WRN")
+        raise UsageError(f"{where}: first stage has {width16} channels, not a multiple of 16; not a JEM WRN")
     blocks = {int(k.split(".")[3]) for k in tensors if k.startswith("backbone.stages.0.")}
     stages = {int(k.split(".")[2]) for k in tensors if k.startswith("backbone.stages.")}
     if stages != {0, 1, 2} or blocks != set(range(len(blocks))):
-        raise CheckpointError(f"{where}: stages {sorted(stages)} with blocks {sorted(blocks)}; a WRN has three stages")
+        raise UsageError(f"{where}: stages {sorted(stages)} with blocks {sorted(blocks)}; a WRN has three stages")
     has_norm = "backbone.norm.running_mean" in tensors
     if not has_norm and any(".norm" in k for k in tensors):
-        raise CheckpointError(f"{where}: a normalisation other than BatchNorm (instance, layer or act norm); "
+        raise UsageError(f"{where}: a normalisation other than BatchNorm (instance, layer or act norm); "
                               "hdgen's WRN has BatchNorm or none")
     head = tensors.get("backbone.head.weight")
     return WRNShape(depth=6 * len(blocks) + 4, width=width16 // 16, norm="batch" if has_norm else "none",
@@ -136,7 +136,7 @@ def to_official(tensors: dict[str, torch.Tensor], layout: str) -> dict[str, torc
         else:
             m = re.match(r"^backbone\.stages\.(\d)\.(\d+)\.(norm1|conv1|norm2|conv2|shortcut)\.(\w+)$", key)
             if not m:
-                raise CheckpointError(f"model tensor {key} has no place in the official WRN layout")
+                raise UsageError(f"model tensor {key} has no place in the official WRN layout")
             stage, block, part, leaf = m.groups()
             official = {v: k for k, v in _PART.items()}[part]
             out[f"f.layer{int(stage) + 1}.{block}.{official}.{leaf}"] = value
