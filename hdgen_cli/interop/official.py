@@ -82,7 +82,8 @@ def _empty(buffer) -> bool:
     return buffer is None or (isinstance(buffer, (list, tuple)) and len(buffer) == 0)
 
 
-def _assemble(tensors, shape, buffer, path: Path, dropped, extra=None, labels=None, notes=()) -> Imported:
+def _assemble(tensors, shape, buffer, dropped, extra=None, labels=None, notes=()) -> Imported:
+    """An `Imported` for a JEM-family WRN, with the overrides that rebuild its architecture."""
     classes = shape.num_classes
     if buffer is not None and labels is None and len(buffer) % classes:  # hdgen blocks its buffer by class
         buffer = buffer[: len(buffer) - len(buffer) % classes]
@@ -102,15 +103,15 @@ def _read_logit_wrn(code: OfficialCode, path: Path) -> Imported:
     state = state_dict_of(obj, path)
     extra, overrides = {}, []
     if code.name == "hdge":
-        if "queue_logit" not in state:
-            raise UsageError(f"{path}: no queue_logit; not an HDGE checkpoint (try --from jem)")
+        if "queue_logit" not in state or "queue_ptr" not in state:
+            raise UsageError(f"{path}: no queue_logit and queue_ptr; not an HDGE checkpoint (try --from jem)")
         queue = state.pop("queue_logit")  # [C, K] in HYM, [K, C] in hdgen's LogitQueue
         extra = {"objective.queue.logits": queue.T.contiguous(),
                  "objective.queue.ptr": state.pop("queue_ptr").reshape(()).long()}
         overrides = [f"objective.hdge.queue_size={queue.shape[1]}"]
     converted = from_official(state, str(path))
     buffer = None if _empty(obj.get("replay_buffer")) else _images(obj["replay_buffer"], path, converted.shape.channels)
-    imported = _assemble(converted.tensors, converted.shape, buffer, path, converted.dropped, extra)
+    imported = _assemble(converted.tensors, converted.shape, buffer, converted.dropped, extra)
     imported.overrides += overrides
     return imported
 
@@ -125,7 +126,7 @@ def _read_gmmc(path: Path) -> Imported:
     converted = from_official(state, str(path), classifier=False)
     shape = converted.shape
     shape.num_classes = centres.shape[0]
-    # gamma 1: the official logits are -||phi - mu||^2 / 2; `hdgen calibrate` may fit gamma-hat later
+    # gamma 1: the official logits are -||phi - mu||^2 / 2 (hdgen's own training fits gamma-hat at its end)
     tensors = {**converted.tensors, "means": centres.detach().clone().float(), "gamma": torch.ones(())}
     notes = ["gamma = 1, as the official code's logits use; hdgen's training would store gamma-hat"]
     buffer, labels = None, None
@@ -140,7 +141,7 @@ def _read_gmmc(path: Path) -> Imported:
             buffer, labels = images[order], y[order]
         else:
             notes.append("buffer not imported: its classes are not equally many, and hdgen's buffer is blocked by class")
-    return _assemble(tensors, shape, buffer, path, converted.dropped, labels=labels, notes=notes)
+    return _assemble(tensors, shape, buffer, converted.dropped, labels=labels, notes=notes)
 
 
 def _read_clel(path: Path) -> Imported:
