@@ -32,47 +32,58 @@ def _stage_lengths(state: dict[str, torch.Tensor], prefix: str) -> list[int]:
     return [found[i] for i in sorted(found)]
 
 
+def _remap(state: dict[str, torch.Tensor], prefix: str, rename, what: str, where: str) -> dict[str, torch.Tensor]:
+    """The tensors under `prefix`, renamed by `rename(rest, value) -> {hdgen key: tensor}` (None for a
+    key it does not know, which is an error naming `what`)."""
+    out = {}
+    for key, value in state.items():
+        if not key.startswith(prefix):
+            continue
+        mapped = rename(key[len(prefix):], value)
+        if mapped is None:
+            raise UsageError(f"{where}: unexpected key {key} in the CLEL {what}")
+        out.update(mapped)
+    return out
+
+
+def _normalize(name: str, rest: str, value: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The official Normalize's [3] mean or std as hdgen's [1, 3, 1, 1] buffer."""
+    return {f"{name}.{rest.rsplit('.', 1)[1]}": value.reshape(1, -1, 1, 1)}
+
+
 def _ebm(state: dict[str, torch.Tensor], prefix: str, where: str) -> dict[str, torch.Tensor]:
     lengths = _stage_lengths(state, prefix)
     starts = [sum(lengths[:i]) for i in range(len(lengths))]
-    out = {}
-    for key, value in state.items():
-        if not key.startswith(prefix):
-            continue
-        rest = key[len(prefix):]
+
+    def rename(rest, value):
         if rest in ("stem.0.mean", "stem.0.std"):
-            out[f"backbone.normalize.{rest.rsplit('.', 1)[1]}"] = value.reshape(1, -1, 1, 1)
-        elif rest.startswith("stem.1."):
-            out["backbone.towers.0.stem." + rest[7:]] = value
-            out["backbone.first_layer." + rest[7:]] = value.clone()
-        elif m := re.match(r"^stages\.(\d+)\.(\d+)\.(.+)$", rest):
-            out[f"backbone.towers.0.body.{starts[int(m[1])] + int(m[2])}.{m[3]}"] = value
-        elif m := re.match(r"^(head|projection)\.(\d+)\.(\w+)$", rest):
-            out[f"{'backbone.mlp' if m[1] == 'head' else 'projector.net'}.{m[2]}.{m[3]}"] = value
-        else:
-            raise UsageError(f"{where}: unexpected key {key} in the CLEL EBM")
-    return out
+            return _normalize("backbone.normalize", rest, value)
+        if rest.startswith("stem.1."):
+            return {"backbone.towers.0.stem." + rest[7:]: value, "backbone.first_layer." + rest[7:]: value.clone()}
+        if m := re.match(r"^stages\.(\d+)\.(\d+)\.(.+)$", rest):
+            return {f"backbone.towers.0.body.{starts[int(m[1])] + int(m[2])}.{m[3]}": value}
+        if m := re.match(r"^(head|projection)\.(\d+)\.(\w+)$", rest):
+            return {f"{'backbone.mlp' if m[1] == 'head' else 'projector.net'}.{m[2]}.{m[3]}": value}
+        return None
+
+    return _remap(state, prefix, rename, "EBM", where)
 
 
 def _encoder(state: dict[str, torch.Tensor], prefix: str, where: str) -> dict[str, torch.Tensor]:
-    out = {}
-    for key, value in state.items():
-        if not key.startswith(prefix):
-            continue
-        rest = key[len(prefix):]
+    def rename(rest, value):
         if rest in ("conv1.0.mean", "conv1.0.std"):
-            out[f"normalize.{rest.rsplit('.', 1)[1]}"] = value.reshape(1, -1, 1, 1)
-        elif rest == "conv1.1.weight":
-            out["conv1.weight"] = value
-        elif rest.startswith("bn1."):
-            out[rest] = value
-        elif m := re.match(r"^layer([1-4])\.(\d+)\.(.+)$", rest):
-            out[f"layers.{int(m[1]) - 1}.{m[2]}.{m[3].replace('downsample.', 'shortcut.')}"] = value
-        elif m := re.match(r"^fc\.(\d+)\.(\w+)$", rest):
-            out[f"mlp.{m[1]}.{m[2]}"] = value
-        else:
-            raise UsageError(f"{where}: unexpected key {key} in the CLEL encoder")
-    return out
+            return _normalize("normalize", rest, value)
+        if rest == "conv1.1.weight":
+            return {"conv1.weight": value}
+        if rest.startswith("bn1."):
+            return {rest: value}
+        if m := re.match(r"^layer([1-4])\.(\d+)\.(.+)$", rest):
+            return {f"layers.{int(m[1]) - 1}.{m[2]}.{m[3].replace('downsample.', 'shortcut.')}": value}
+        if m := re.match(r"^fc\.(\d+)\.(\w+)$", rest):
+            return {f"mlp.{m[1]}.{m[2]}": value}
+        return None
+
+    return _remap(state, prefix, rename, "encoder", where)
 
 
 def from_official_clel(state: dict[str, torch.Tensor], where: str) -> dict[str, dict[str, torch.Tensor]]:

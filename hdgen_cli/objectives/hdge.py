@@ -76,8 +76,8 @@ def contrastive_log_qxy(logits: torch.Tensor, y: torch.Tensor, queue: torch.Tens
         pos, neg = torch.logaddexp(pos, torch.full_like(pos, shift)), torch.logaddexp(neg, torch.full_like(neg, shift))
     if queue is None:  # neg[j, b] = s(x_j)[y_b], without the example itself
         neg = neg.masked_fill(torch.eye(len(y), dtype=torch.bool, device=neg.device), float("-inf"))
-        neg_lse = torch.logsumexp(neg / temperature, dim=0)
-    else:
-        neg_lse = torch.logsumexp(neg / temperature, dim=0)[y]
+    neg_lse = torch.logsumexp(neg / temperature, dim=0)  # [B] for the batch, [C] for the queue
+    if queue is not None:
+        neg_lse = neg_lse[y]
     pos = pos / temperature
     return (torch.logaddexp(pos, neg_lse) - pos).mean()

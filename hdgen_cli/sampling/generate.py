@@ -74,9 +74,9 @@ def generate_class(model, sampler, n: int, steps: int, init: InitDistribution, y
     """
     device = next(model.parameters()).device
     max_chains = 50 * n if max_chains is None else max_chains
-    # From a buffer, JEM's saved-buffer protocol: each slot starts at most one chain (a random order).
-    order = torch.randperm(buffer.size) if buffer is not None else None
-    if order is not None:
+    order = None
+    if buffer is not None:  # JEM's saved-buffer protocol: each slot starts at most one chain (a random order)
+        order = torch.randperm(buffer.size)
         max_chains = min(max_chains, buffer.size)
     kept, n_kept, chains = [], 0, 0
     rounds = -(-n // batch_size)  # first guess: every chain kept; re-estimated after each round
