@@ -19,7 +19,8 @@ import torch.nn.functional as F
 
 from hdgen_cli import progress
 from hdgen_cli.data import from_model_range, to_uint8, unit_to_model_range
-from hdgen_cli.errors import DataError
+from hdgen_cli.errors import DataError, HdgenError
+from hdgen_cli.interop.reading import read_tensors_file
 
 INCEPTION_FILE = "pt_inception-2015-12-05-6726825d.pth"  # pytorch-fid's port of the TF1 FID Inception
 INCEPTION_ENV = "HDGEN_INCEPTION_WEIGHTS"
@@ -59,8 +60,8 @@ def load_inception(weights: str | Path | None = None, device="cpu"):
     or the torch hub cache (downloaded when online). Offline and absent: one DataError naming the file.
 
     The weights file is a pickle. pytorch-fid would unpickle it in full (`weights_only=False`);
-    hdgen reads it with `torch.load(weights_only=True)`, which accepts tensors only, and hands
-    pytorch-fid that state dict."""
+    hdgen reads it tensors-only, as it reads the official codes' checkpoints (`read_tensors_file`),
+    and hands pytorch-fid that state dict."""
     import pytorch_fid.inception as fid
 
     weights = weights or os.environ.get(INCEPTION_ENV)
@@ -79,10 +80,10 @@ def load_inception(weights: str | Path | None = None, device="cpu"):
         except OSError as exc:  # URLError is an OSError
             raise DataError(f"cannot download the FID Inception weights to {where} ({type(exc).__name__}); {hint}") from None
     try:
-        state = torch.load(where, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - an unpickling refusal, a truncated file, a zip error ...
-        raise DataError(f"cannot load the FID Inception weights {where} ({type(exc).__name__}: it is not a "
-                        f"tensors-only {INCEPTION_FILE}); {hint}") from None
+        state = read_tensors_file(where)
+    except HdgenError as exc:  # an unpickling refusal, a truncated file, a zip error ...
+        raise DataError(f"cannot load the FID Inception weights: it is not a tensors-only {INCEPTION_FILE} "
+                        f"({exc}); {hint}") from None
     loader = fid.load_state_dict_from_url
     fid.load_state_dict_from_url = lambda *args, **kwargs: state
     try:
