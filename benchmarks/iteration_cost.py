@@ -35,7 +35,7 @@ from hdgen_cli.optim import build_optimizer
 from hdgen_cli.parts import DataInfo, build_buffer, build_model, build_sampler
 from hdgen_cli.sampling import energy_grad, model_mode
 from hdgen_cli.train import train_step
-from hdgen_cli.train.fastpath import autocast, prepare_model
+from hdgen_cli.train.fastpath import autocast, prepare_model, use_channels_last
 
 # (label, preset, overrides, training passes T, sampler passes S)
 METHODS = [
@@ -53,11 +53,12 @@ METHODS = [
 ]
 
 
-def build(preset, overrides, args, device, shape_overrides, train_set=None):
-    """`train_set` feeds a data-driven p0 (the gm init); without it the shape overrides must name one."""
+def build(preset, overrides, args, device, shape_overrides, train_set=None, info=None):
+    """`train_set` feeds a data-driven p0 (the gm init); without it the shape overrides must name one.
+    `info` is the data's shape (default: 32x32x3, 10 classes)."""
     cfg = load_config(preset, shape_overrides + overrides)
-    info = DataInfo(3, 32, 10, cfg.data.pixel_range)
-    model = prepare_model(build_model(cfg, info).to(device).train(), args.channels_last, args.compile)
+    info = info or DataInfo(3, 32, 10, cfg.data.pixel_range)
+    model = prepare_model(build_model(cfg, info).to(device).train(), channels_last(args, device), args.compile)
     sampler = build_sampler(cfg, info) if cfg.needs_samples else None
     buffer = build_buffer(cfg, info, device, **({"train_set": train_set} if train_set is not None else {})) \
         if sampler else None
@@ -84,6 +85,17 @@ def batches(args, device, pixel_range="symmetric"):
     plain = BatchTransform(False, 0, False, 0.0, pixel_range)
     b = args.batch
     return plain(data.images[:b].to(device)), data.labels[:b].to(device), plain(data.images[b:].to(device))
+
+
+def add_layout_arg(parser) -> None:
+    """`--channels-last auto|true|false`, as `train.channels_last` (auto: on for a CPU)."""
+    parser.add_argument("--channels-last", choices=["auto", "true", "false"], default="auto",
+                        help="the model's memory layout, as train.channels_last (default auto: hdgen's default)")
+
+
+def channels_last(args, device) -> bool:
+    setting = getattr(args, "channels_last", "auto")
+    return use_channels_last({"true": True, "false": False}.get(setting, setting), device)
 
 
 def add_shape_args(parser, iters: int = 5, warmup: int = 2) -> None:
@@ -187,14 +199,14 @@ def main() -> None:
     add_shape_args(parser)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32", help="bf16: autocast the forward passes")
-    parser.add_argument("--channels-last", action="store_true")
+    add_layout_arg(parser)
     parser.add_argument("--compile", action="store_true", help="torch.compile the backbone")
     parser.add_argument("--only", nargs="*", help="labels (prefixes) of the methods to time")
     args = parser.parse_args()
     device = torch.device(args.device)
     shape = wrn_shape(args, "batch") + ["sampler.buffer.init=uniform"]  # the same p0 everywhere: not what is timed
     print(f"WRN-{args.depth}-{args.width} (BatchNorm), batch {args.batch}, 32x32x3, {device}, {args.precision}"
-          f"{', channels-last' if args.channels_last else ''}{', compiled' if args.compile else ''}, "
+          f"{', channels-last' if channels_last(args, device) else ', contiguous'}{', compiled' if args.compile else ''}, "
           f"{args.iters} timed rounds after {args.warmup} warm-up; medians over rounds\n")
     softmax, _ = method_step("softmax", [], args, device, shape)
     print(f"{'method':<20} {'s/iter':>8} {'ratio':>7} {'passes':>9} {'ideal':>7} {'ratio/ideal':>12}   "

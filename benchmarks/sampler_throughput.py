@@ -16,7 +16,7 @@ import statistics
 
 import torch
 
-from iteration_cost import batches, build, rounds
+from iteration_cost import add_layout_arg, batches, build, channels_last, rounds
 from hdgen_cli.train.fastpath import autocast
 
 # (label, preset, overrides)
@@ -48,13 +48,14 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
-    parser.add_argument("--channels-last", action="store_true")
+    add_layout_arg(parser)
     parser.add_argument("--compile", action="store_true")
     args = parser.parse_args()
     device = torch.device(args.device)
     shape = ["model.name=wrn", f"model.depth={args.depth}", f"model.width={args.width}", "model.norm=batch",
              "model.dropout=0", "sampler.buffer.size=1000", "sampler.buffer.init=uniform"]
     print(f"WRN-{args.depth}-{args.width} (BatchNorm), batch {args.batch}, 32x32x3, {device}, {args.precision}, "
+          f"{'channels-last' if channels_last(args, device) else 'contiguous'}, "
           f"{args.steps} steps per call; medians over {args.iters} rounds\n")
     print(f"{'sampler':<34} {'images x steps / s':>19}")
     x, _, _ = batches(args, device)

@@ -15,6 +15,7 @@ from hdgen_cli.config.schema import RunConfig, SamplerConfig
 from hdgen_cli.errors import UsageError
 from hdgen_cli.parts import DataInfo, build_model, resolve_device
 from hdgen_cli.train.checkpoint import Checkpoint, load_checkpoint, load_model_state
+from hdgen_cli.train.fastpath import use_channels_last
 
 
 @dataclass
@@ -34,14 +35,18 @@ class LoadedModel:
 
 def load_model(path: str | Path, device: str = "auto", ema: bool = True) -> LoadedModel:
     """Rebuild a model from a checkpoint alone (no preset needed), in eval mode. Runs that keep an EMA
-    copy (CLEL) load its weights unless `ema=False`: evaluation and sampling use the average."""
+    copy (CLEL) load its weights unless `ema=False`: evaluation and sampling use the average. The
+    weights take the memory layout the run's `train.channels_last` gives this device."""
     ckpt = load_checkpoint(path)
     model = build_model(ckpt.config, ckpt.info)
     load_model_state(model, ckpt)
     averaged = ckpt.section("objective.ema_model")
     if ema and averaged:
         model.load_state_dict(averaged)
-    return LoadedModel(model.to(resolve_device(device)).eval(), ckpt)
+    device = resolve_device(device)
+    if use_channels_last(ckpt.config.train.channels_last, device):
+        model.to(memory_format=torch.channels_last)
+    return LoadedModel(model.to(device).eval(), ckpt)
 
 
 def load_encoder(loaded: LoadedModel, device, what: str = "--like"):

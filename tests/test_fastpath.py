@@ -91,3 +91,33 @@ def test_fast_paths_agree_with_float32(fast, tol):
     assert (got[0] - ref[0]).abs().max() <= tol * scale(ref[0])  # energies
     assert (got[2] - ref[2]).abs() <= tol * scale(ref[2])  # the loss
     assert (got[1] - ref[1]).abs().max() <= 2 * tol  # the sampler's chains
+
+
+def test_channels_last_auto_is_on_for_a_cpu_in_training_and_loading(tmp_path, monkeypatch):
+    from hdgen_cli.cli.app import run
+    from hdgen_cli.errors import UsageError
+    from hdgen_cli.loading import load_model
+    from hdgen_cli.train import trainer
+    from hdgen_cli.train.fastpath import use_channels_last
+    from tests.conftest import TINY
+
+    assert load_config("quickstart").train.channels_last == "auto"
+    assert use_channels_last("auto", "cpu") and not use_channels_last("auto", torch.device("cuda"))
+    assert use_channels_last(True, torch.device("cuda")) and not use_channels_last(False, "cpu")
+    assert load_config("jem", ["train.channels_last=false"]).train.channels_last is False
+    with pytest.raises(UsageError, match="train.channels_last"):
+        load_config("jem", ["train.channels_last=sideways"])
+
+    seen = []
+    real = trainer.prepare_model
+    monkeypatch.setattr(trainer, "prepare_model", lambda m, cl, comp: seen.append(cl) or real(m, cl, comp))
+    layouts = {}
+    for setting in ("auto", "false"):
+        out = tmp_path / setting
+        assert run(["train", "-p", "quickstart", "--out", str(out), "--quiet", *TINY, "train.max_iters=2",
+                    f"train.channels_last={setting}"]) == 0
+        model = load_model(out / "last.safetensors", "cpu").model
+        conv = next(m.weight for m in model.modules() if isinstance(m, torch.nn.Conv2d) and m.in_channels > 1)
+        layouts[setting] = conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
+    assert seen == [True, False]  # the training model's layout on this CPU
+    assert layouts == {"auto": True, "false": False}  # and the evaluation commands'

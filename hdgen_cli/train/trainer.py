@@ -23,7 +23,7 @@ from hdgen_cli.objectives.base import section
 from hdgen_cli.optim import SAM, build_optimizer, lr_at
 from hdgen_cli.parts import DataInfo, build_buffer, build_model, build_sampler, resolve_device
 from hdgen_cli.train.checkpoint import BEST, LAST, load_checkpoint, load_model_state, save_checkpoint
-from hdgen_cli.train.fastpath import autocast, prepare_model
+from hdgen_cli.train.fastpath import autocast, prepare_model, use_channels_last
 from hdgen_cli.train.guard import DivergenceGuard, Remedies, TrainingDiverged, scaled_steps
 from hdgen_cli.train.monitor import Monitor
 from hdgen_cli.train.outputs import write_grid
@@ -87,7 +87,7 @@ def train(config: RunConfig, run_dir: str | Path, resume: str | Path | None = No
     total_iters = tc.max_iters or tc.epochs * iters_per_epoch
 
     # ------------------------------------------------------------------ 2. model, sampler, optimizer
-    model = prepare_model(build_model(cfg, info).to(device), tc.channels_last, tc.compile)
+    model = prepare_model(build_model(cfg, info).to(device), use_channels_last(tc.channels_last, device), tc.compile)
     sampler = build_sampler(cfg, info) if cfg.needs_samples else None
     buffer = build_buffer(cfg, info, device, train_set=train_set, cache_dir=run_dir if main else None) if sampler else None
     objective = build_objective(cfg.objective, sampler, buffer, info, device)
