@@ -9,6 +9,8 @@ clel-small (its own networks), each in fp32, bf16, bf16 + channels-last and (for
   - peak GPU memory;
   - the share of the device's dense bf16 peak reached: the FLOPs of one whole training
     iteration (counted by torch.utils.flop_counter, sampler and backward included) over its time.
+For jem in fp32 and bf16 + channels-last it also times the SGLD-20 loop replayed from one captured
+CUDA graph against the eager loop, with their agreement (benchmarks/cuda_graph_sampler.py).
 The target: a jempp-m10 epoch (703 iterations) in at most 60 s on an H100.
 
     python benchmarks/gpu_check.py                        # everything, about 8 minutes
@@ -83,6 +85,17 @@ class CountFlops(TorchDispatchMode):
         return out
 
 
+def graph_line(model, cfg, x, amp) -> str:
+    """CUDA-graph replay of JEM's SGLD loop against the eager loop; a failure is one line, so the
+    rest of the check still reports."""
+    from cuda_graph_sampler import compare
+
+    try:
+        return compare(model, cfg, x, amp)
+    except Exception as exc:  # noqa: BLE001 - an untried path on this GPU: report, do not stop
+        return f"failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+
+
 def energies(model, amp, x) -> torch.Tensor:
     model.eval()
     with torch.no_grad(), amp():
@@ -113,6 +126,7 @@ def main() -> None:
     print(f"{'preset':<12} {'variant':<16} {'s/iter':>7} {'min/epoch':>10} {'bf16 vs fp32':>13} {'peak GiB':>9} "
           f"{'TFLOP/s':>8} {'% peak':>7}")
     started = time.perf_counter()
+    graph_lines: list[str] = []
     for preset in args.presets:
         reference = None
         for label, precision, channels_last, compile_ in VARIANTS:
@@ -133,9 +147,14 @@ def main() -> None:
             share = f"{100 * tflops / peak:6.1f}%" if peak and precision == "bf16" else "     -"
             print(f"{preset:<12} {label:<16} {seconds:7.3f} {seconds * iterations_per_epoch(cfg) / 60:10.2f} "
                   f"{gap:13.1e} {memory:9.1f} {tflops:8.1f} {share:>7}", flush=True)
+            if device.type == "cuda" and preset == "jem" and label in ("fp32", "bf16+cl"):
+                graph_lines.append(f"jem {label}: {graph_line(model, cfg, probe, amp)}")
             model = step = None  # free the device memory before the next variant
             if device.type == "cuda":
                 torch.cuda.empty_cache()
+    if graph_lines:
+        print("\nJEM's sampler loop replayed from a CUDA graph (benchmarks/cuda_graph_sampler.py):")
+        print("\n".join(graph_lines))
     print(f"\nwall time {time.perf_counter() - started:.0f} s")
 
 
