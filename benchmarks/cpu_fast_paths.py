@@ -19,14 +19,14 @@ import torch
 
 from hdgen_cli.parts import DataInfo
 from hdgen_cli.train import train_step
-from iteration_cost import add_shape_args, batches, build, hdgen_step, rounds, wrn_shape
+from iteration_cost import add_shape_args, batches, build, clel_shape, hdgen_step, rounds, wrn_shape
 from vs_reference import synthetic_train_set
 
 PRESETS = [("jempp-m5", "batch"), ("jem", "none")]
 # --all: every method's preset on the benchmark WRN, plus the two presets with their own networks
 ALL = [("softmax", "batch"), ("jem", "none"), ("jempp-m5", "batch"), ("sada-jem-k5", "batch"),
        ("gmmc-dis", "none"), ("gmmc-gen", "none"), ("hdge", "none"), ("quickstart", None), ("clel-small", None)]
-OVERRIDES = {"sada-jem-k5": ["data.ce.batch_size=64"], "gmmc-gen": ["objective.gmmc.start_epoch=0"]}
+OVERRIDES = {"gmmc-gen": ["objective.gmmc.start_epoch=0"]}  # wrn_shape already sets SADA's CE batch
 
 
 def step(preset, norm, args, channels_last, compile_):
@@ -40,8 +40,7 @@ def step(preset, norm, args, channels_last, compile_):
                                  train_set=synthetic_train_set())
         return fn
     if preset == "clel-small":
-        shape = [f"data.px.batch_size={args.batch}", f"objective.clel.ebm_batch={args.batch}", "sampler.buffer.size=1000"]
-        _, model, objective, optimizer = build(preset, [], variant, cpu, shape)
+        _, model, objective, optimizer = build(preset, [], variant, cpu, clel_shape(args))
         x = batches(args, cpu, "unit")[2]
         return lambda: train_step(model, objective, optimizer, None, None, x)
     info = DataInfo(1, 8, 10, "symmetric")  # the quickstart's bundled digits

@@ -87,6 +87,11 @@ def batches(args, device, pixel_range="symmetric"):
     return plain(data.images[:b].to(device)), data.labels[:b].to(device), plain(data.images[b:].to(device))
 
 
+def clel_shape(args) -> list[str]:
+    """Overrides that put CLEL (its own networks) on the benchmark's batch and 1000-slot buffer."""
+    return [f"data.px.batch_size={args.batch}", f"objective.clel.ebm_batch={args.batch}", "sampler.buffer.size=1000"]
+
+
 def add_layout_arg(parser) -> None:
     """`--channels-last auto|true|false`, as `train.channels_last` (auto: on for a CPU)."""
     parser.add_argument("--channels-last", choices=["auto", "true", "false"], default="auto",
@@ -163,8 +168,7 @@ def clel_row(args, device) -> str:
     """CLEL has its own networks (SN-ResNet EBM, ResNet-18 encoder), so its ideal is built from their
     measured passes: 2 EBM training passes (x+, x-), 60 EBM sampler passes, one encoder training
     pass over the two views, and three strong augmentations (two views, one chain transition)."""
-    shape = [f"data.px.batch_size={args.batch}", f"objective.clel.ebm_batch={args.batch}", "sampler.buffer.size=1000"]
-    cfg, model, objective, optimizer = build("clel-small", [], args, device, shape)
+    cfg, model, objective, optimizer = build("clel-small", [], args, device, clel_shape(args))
     _, _, x = batches(args, device, "unit")
     amp = lambda: autocast(args.precision, device)  # noqa: E731
 

@@ -54,6 +54,11 @@ def _lse(f, x):
     return torch.logsumexp(f(x), 1)
 
 
+def _jem_loss(f, x_lab, y_lab, x_data, x_q):
+    """p(x)'s contrastive term and CE, forwarding data, samples and the CE batch in that order."""
+    return -(_lse(f, x_data).mean() - _lse(f, x_q).mean()) + F.cross_entropy(f(x_lab), y_lab)
+
+
 class RefBuffer:
     def __init__(self, size, init):
         self.init, self.images = init, init(size)
@@ -81,7 +86,7 @@ def ref_sgld(f, buf, n, steps=20):
 
 def ref_jem(f, opt, buf, x_lab, y_lab, x_data, steps=20):
     x_q = ref_sgld(f, buf, len(x_data), steps)
-    loss = -(_lse(f, x_data).mean() - _lse(f, x_q).mean()) + F.cross_entropy(f(x_lab), y_lab)
+    loss = _jem_loss(f, x_lab, y_lab, x_data, x_q)
     opt.zero_grad()
     loss.backward()
     opt.step()
@@ -107,10 +112,6 @@ def ref_jempp(f, opt, buf, gm, x_lab, y_lab, x_data, outer):
     opt.step()
 
 
-def _sada_loss(f, x_lab, y_lab, x_data, x_q):
-    return -(_lse(f, x_data).mean() - _lse(f, x_q).mean()) + F.cross_entropy(f(x_lab), y_lab)
-
-
 def ref_sada(f, opt, buf, gm, x_lab, y_lab, x_data, steps=5, rho=0.2):
     x_k, idx = buf.draw(len(x_data), fresh=gm(len(x_data)))
     x_k = x_k.requires_grad_(True)
@@ -133,7 +134,7 @@ def ref_sada(f, opt, buf, gm, x_lab, y_lab, x_data, steps=5, rho=0.2):
     for m in bns:
         m.momentum = 0.0
     opt.zero_grad()
-    _sada_loss(f, x_lab, y_lab, x_data, x_q).backward()
+    _jem_loss(f, x_lab, y_lab, x_data, x_q).backward()
     for m in bns:
         m.momentum = 0.9
     with torch.no_grad():

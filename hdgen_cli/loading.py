@@ -15,7 +15,7 @@ from hdgen_cli.config.schema import RunConfig, SamplerConfig
 from hdgen_cli.errors import UsageError
 from hdgen_cli.parts import DataInfo, build_model, resolve_device
 from hdgen_cli.train.checkpoint import Checkpoint, load_checkpoint, load_model_state
-from hdgen_cli.train.fastpath import use_channels_last
+from hdgen_cli.train.fastpath import prepare_model, use_channels_last
 
 
 @dataclass
@@ -44,8 +44,7 @@ def load_model(path: str | Path, device: str = "auto", ema: bool = True) -> Load
     if ema and averaged:
         model.load_state_dict(averaged)
     device = resolve_device(device)
-    if use_channels_last(ckpt.config.train.channels_last, device):
-        model.to(memory_format=torch.channels_last)
+    prepare_model(model, use_channels_last(ckpt.config.train.channels_last, device), compile=False)
     return LoadedModel(model.to(device).eval(), ckpt)
 
 
