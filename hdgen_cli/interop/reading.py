@@ -71,7 +71,7 @@ def state_dict_of(obj: object, path: Path, key: str = "model_state_dict") -> dic
     if not isinstance(obj, dict) or not isinstance(obj.get(key), dict):
         keys = sorted(obj)[:5] if isinstance(obj, dict) else type(obj).__name__
         raise UsageError(f"{path} has no '{key}' (found {keys}); it is not a checkpoint of that code, "
-                              "choose another --from")
+                         "choose another --from")
     state = obj[key]
     if state and all(k.startswith("module.") for k in state):
         state = {k[len("module."):]: v for k, v in state.items()}

@@ -89,7 +89,7 @@ def from_official(state: dict[str, torch.Tensor], where: str, classifier: bool =
         hint = (" (a 64x64 WRN with a fourth stage)" if any(k.startswith("f.layer4.") for k in unknown) else
                 " (HDGE's logit queue: use --from hdge)" if "queue_logit" in unknown else "")
         raise UsageError(f"{where}: unexpected keys {unknown[:4]}{hint}; hdgen maps the 32x32 JEM-family WRN "
-                              "only. Is --from right?")
+                         "only. Is --from right?")
     if "backbone.stem.weight" not in tensors or "backbone.stages.0.0.conv1.weight" not in tensors:
         raise UsageError(f"{where}: no WRN in the state dict (missing f.conv1 or f.layer1); is --from right?")
     if classifier and "backbone.head.weight" not in tensors:
@@ -111,7 +111,7 @@ def infer_shape(tensors: dict[str, torch.Tensor], where: str) -> WRNShape:
     has_norm = "backbone.norm.running_mean" in tensors
     if not has_norm and any(".norm" in k for k in tensors):
         raise UsageError(f"{where}: a normalisation other than BatchNorm (instance, layer or act norm); "
-                              "hdgen's WRN has BatchNorm or none")
+                         "hdgen's WRN has BatchNorm or none")
     head = tensors.get("backbone.head.weight")
     return WRNShape(depth=6 * len(blocks) + 4, width=width16 // 16, norm="batch" if has_norm else "none",
                     channels=tensors["backbone.stem.weight"].shape[1],
