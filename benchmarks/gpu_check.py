@@ -2,13 +2,15 @@
 
 Not a test: it prints figures measured in one run, in about 8 minutes on an H100-class GPU. For
 jem, jempp-m10, sada-jem-k5, gmmc-gen, hdge (WRN-28-10, batch 64, SADA's CE batch 128) and
-clel-small (its own networks), each in fp32, bf16, bf16 + channels-last and (for the presets in
---compile-presets) bf16 + channels-last + torch.compile, it prints
+clel-small (its own networks), each in fp32, fp32 + channels-last, bf16, bf16 + channels-last and
+(for the presets in --compile-presets) bf16 + channels-last + torch.compile, it prints
   - seconds per iteration (median) and minutes per CIFAR-10 epoch;
-  - how far bf16 energies are from fp32 ones on the same weights and images (max relative);
+  - how far each variant's energies are from fp32's on the same weights and images (max relative);
   - peak GPU memory;
   - the share of the device's dense bf16 peak reached: the FLOPs of one whole training
     iteration (counted by torch.utils.flop_counter, sampler and backward included) over its time.
+It ends with channels-last's speed-up over the contiguous layout per preset and precision: the
+evidence for what `train.channels_last=auto` should pick on a GPU (fp32 is the default precision).
 For jem in fp32 and bf16 + channels-last it also times the SGLD-20 loop replayed from one captured
 CUDA graph against the eager loop, with their agreement (benchmarks/cuda_graph_sampler.py).
 The target: a jempp-m10 epoch (703 iterations) in at most 60 s on an H100.
@@ -34,8 +36,8 @@ from hdgen_cli.train import train_step
 from hdgen_cli.train.fastpath import autocast
 
 PRESETS = ["jem", "jempp-m10", "sada-jem-k5", "gmmc-gen", "hdge", "clel-small"]
-VARIANTS = [("fp32", "fp32", False, False), ("bf16", "bf16", False, False), ("bf16+cl", "bf16", True, False),
-            ("bf16+cl+compile", "bf16", True, True)]
+VARIANTS = [("fp32", "fp32", False, False), ("fp32+cl", "fp32", True, False), ("bf16", "bf16", False, False),
+            ("bf16+cl", "bf16", True, False), ("bf16+cl+compile", "bf16", True, True)]
 EXTRA = {"gmmc-gen": ["objective.gmmc.start_epoch=0"]}  # generation from the first iteration, as at steady state
 
 
@@ -104,6 +106,32 @@ def energies(model, amp, x) -> torch.Tensor:
     return e
 
 
+def measure(preset, variant, args, device, peak, references) -> tuple[float, str]:
+    """One table row: time the variant's training step, its energies' gap to fp32 on the same
+    weights and images, peak memory and FLOP rate. `references` keeps each preset's fp32 energies."""
+    label, precision, channels_last, compile_ = variant
+    cfg, model, step, amp, probe = setup(preset, args, device, precision, channels_last, compile_)
+    e = energies(model, amp, probe)  # before any step: the same weights for every variant
+    reference = references.setdefault(preset, e)
+    gap = float((e - reference).abs().max() / reference.abs().max().clamp_min(1e-12))
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    seconds = statistics.median(t[0] for t in rounds([step], args, device))
+    memory = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else float("nan")
+    with CountFlops() as counter:
+        step()
+    tflops = counter.flops / 1e12 / seconds
+    share = f"{100 * tflops / peak:6.1f}%" if peak and precision == "bf16" else "     -"
+    print(f"{preset:<12} {label:<16} {seconds:7.3f} {seconds * iterations_per_epoch(cfg) / 60:10.2f} "
+          f"{gap:13.1e} {memory:9.1f} {tflops:8.1f} {share:>7}", flush=True)
+    if device.type == "cuda" and preset == "jem" and label in ("fp32", "bf16+cl"):
+        print(f"  jem {label}, SGLD loop replayed from a CUDA graph: {graph_line(model, cfg, probe, amp)}", flush=True)
+    del model, step  # free the device memory before the next variant
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    return seconds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cuda")
@@ -113,7 +141,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--presets", nargs="*", default=PRESETS)
     parser.add_argument("--compile-presets", nargs="*", default=["jempp-m10"],
-                        help="presets also timed with torch.compile (compiling WRN-28-10 takes minutes each)")
+                        help="presets also timed with torch.compile, after all the others (compiling "
+                             "WRN-28-10 takes minutes each)")
     parser.add_argument("--peak-tflops", type=float, help="the device's dense bf16 peak, if not in gpu_epoch's table")
     args = parser.parse_args()
     device = torch.device(args.device)
@@ -123,38 +152,25 @@ def main() -> None:
     peak = peak_tflops(name, args.peak_tflops)
     print(f"{name}; torch {torch.__version__}; WRN-{args.depth}-{args.width} (CLEL: its own networks); "
           f"medians over {args.iters} iterations after {args.warmup}\n")
-    print(f"{'preset':<12} {'variant':<16} {'s/iter':>7} {'min/epoch':>10} {'bf16 vs fp32':>13} {'peak GiB':>9} "
+    print(f"{'preset':<12} {'variant':<16} {'s/iter':>7} {'min/epoch':>10} {'gap to fp32':>13} {'peak GiB':>9} "
           f"{'TFLOP/s':>8} {'% peak':>7}")
     started = time.perf_counter()
-    graph_lines: list[str] = []
+    timed: dict[tuple[str, str], float] = {}
+    references: dict[str, torch.Tensor] = {}
+    eager = [v for v in VARIANTS if not v[3]]
     for preset in args.presets:
-        reference = None
-        for label, precision, channels_last, compile_ in VARIANTS:
-            if compile_ and preset not in (args.compile_presets or []):
-                continue
-            cfg, model, step, amp, probe = setup(preset, args, device, precision, channels_last, compile_)
-            e = energies(model, amp, probe)  # before any step: the same weights for every variant
-            if reference is None:
-                reference = e
-            gap = float((e - reference).abs().max() / reference.abs().max().clamp_min(1e-12))
-            if device.type == "cuda":
-                torch.cuda.reset_peak_memory_stats(device)
-            seconds = statistics.median(t[0] for t in rounds([step], args, device))
-            memory = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else float("nan")
-            with CountFlops() as counter:
-                step()
-            tflops = counter.flops / 1e12 / seconds
-            share = f"{100 * tflops / peak:6.1f}%" if peak and precision == "bf16" else "     -"
-            print(f"{preset:<12} {label:<16} {seconds:7.3f} {seconds * iterations_per_epoch(cfg) / 60:10.2f} "
-                  f"{gap:13.1e} {memory:9.1f} {tflops:8.1f} {share:>7}", flush=True)
-            if device.type == "cuda" and preset == "jem" and label in ("fp32", "bf16+cl"):
-                graph_lines.append(f"jem {label}: {graph_line(model, cfg, probe, amp)}")
-            model = step = None  # free the device memory before the next variant
-            if device.type == "cuda":
-                torch.cuda.empty_cache()
-    if graph_lines:
-        print("\nJEM's sampler loop replayed from a CUDA graph (benchmarks/cuda_graph_sampler.py):")
-        print("\n".join(graph_lines))
+        for variant in eager:
+            timed[preset, variant[0]] = measure(preset, variant, args, device, peak, references)
+    print("\nchannels-last speed-up over the contiguous layout (contiguous s/iter over channels-last s/iter):")
+    for preset in args.presets:
+        print(f"{preset:<12} " + "  ".join(f"{p} x{timed[preset, p] / timed[preset, p + '+cl']:.2f}"
+                                           for p in ("fp32", "bf16")), flush=True)
+    compiled = [v for v in VARIANTS if v[3]]  # last: a run cut short by its time limit loses only these
+    if args.compile_presets:
+        print()
+    for preset in args.compile_presets or []:
+        for variant in compiled:
+            measure(preset, variant, args, device, peak, references)
     print(f"\nwall time {time.perf_counter() - started:.0f} s")
 
 
