@@ -45,7 +45,7 @@ METHODS = [
     ("JEM++ PYLD-10-5", "jempp-m10", [], 3, 10),
     ("JEM++ PYLD-20-5", "jempp-m20", [], 3, 20),
     ("JEM++ PYLD-10-20", "jempp-m10", ["sampler.inner_steps=20"], 3, 10),
-    ("SADA-JEM K5 + SAM", "sada-jem-k5", ["data.ce.batch_size=64"], 6, 5),
+    ("SADA-JEM K5 + SAM", "sada-jem-k5", [], 6, 5),  # CE batch = --batch (wrn_shape), as every stream
     ("GMMC dis", "gmmc-dis", [], 1, 0),
     ("GMMC gen tau-20", "gmmc-gen", ["objective.gmmc.start_epoch=0"], 2, 20),
     ("HDGE (queue 65536)", "hdge", [], 1, 0),
