@@ -106,9 +106,12 @@ def energies(model, amp, x) -> torch.Tensor:
     return e
 
 
-def measure(preset, variant, args, device, peak, references) -> tuple[float, str]:
+def measure(preset, variant, args, device, peak, references, flops) -> float:
     """One table row: time the variant's training step, its energies' gap to fp32 on the same
-    weights and images, peak memory and FLOP rate. `references` keeps each preset's fp32 energies."""
+    weights and images, peak memory and FLOP rate; returns the seconds per iteration.
+    `references` keeps each preset's fp32 energies and `flops` its FLOPs per iteration, counted
+    once in the first (eager fp32) variant: every variant does the same arithmetic, and compiled
+    kernels would hide their operations from the counter."""
     label, precision, channels_last, compile_ = variant
     cfg, model, step, amp, probe = setup(preset, args, device, precision, channels_last, compile_)
     e = energies(model, amp, probe)  # before any step: the same weights for every variant
@@ -118,9 +121,11 @@ def measure(preset, variant, args, device, peak, references) -> tuple[float, str
         torch.cuda.reset_peak_memory_stats(device)
     seconds = statistics.median(t[0] for t in rounds([step], args, device))
     memory = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else float("nan")
-    with CountFlops() as counter:
-        step()
-    tflops = counter.flops / 1e12 / seconds
+    if preset not in flops:
+        with CountFlops() as counter:
+            step()
+        flops[preset] = counter.flops
+    tflops = flops[preset] / 1e12 / seconds
     share = f"{100 * tflops / peak:6.1f}%" if peak and precision == "bf16" else "     -"
     print(f"{preset:<12} {label:<16} {seconds:7.3f} {seconds * iterations_per_epoch(cfg) / 60:10.2f} "
           f"{gap:13.1e} {memory:9.1f} {tflops:8.1f} {share:>7}", flush=True)
@@ -157,10 +162,11 @@ def main() -> None:
     started = time.perf_counter()
     timed: dict[tuple[str, str], float] = {}
     references: dict[str, torch.Tensor] = {}
+    flops: dict[str, int] = {}
     eager = [v for v in VARIANTS if not v[3]]
     for preset in args.presets:
         for variant in eager:
-            timed[preset, variant[0]] = measure(preset, variant, args, device, peak, references)
+            timed[preset, variant[0]] = measure(preset, variant, args, device, peak, references, flops)
     print("\nchannels-last speed-up over the contiguous layout (contiguous s/iter over channels-last s/iter):")
     for preset in args.presets:
         print(f"{preset:<12} " + "  ".join(f"{p} x{timed[preset, p] / timed[preset, p + '+cl']:.2f}"
@@ -170,7 +176,7 @@ def main() -> None:
         print()
     for preset in args.compile_presets or []:
         for variant in compiled:
-            measure(preset, variant, args, device, peak, references)
+            measure(preset, variant, args, device, peak, references, flops)
     print(f"\nwall time {time.perf_counter() - started:.0f} s")
 
 
