@@ -2,15 +2,18 @@
 
 Not a test: it prints figures measured in one run, in about 8 minutes on an H100-class GPU. For
 jem, jempp-m10, sada-jem-k5, gmmc-gen, hdge (WRN-28-10, batch 64, SADA's CE batch 128) and
-clel-small (its own networks), each in fp32, fp32 + channels-last, bf16, bf16 + channels-last and
-(for the presets in --compile-presets) bf16 + channels-last + torch.compile, it prints
+clel-small (its own networks), each in fp32 and bf16, contiguous and channels-last, and (for the
+presets in --compile-presets, after all the rest) bf16 + channels-last + torch.compile, it prints
   - seconds per iteration (median) and minutes per CIFAR-10 epoch;
   - how far each variant's energies are from fp32's on the same weights and images (max relative);
   - peak GPU memory;
   - the share of the device's dense bf16 peak reached: the FLOPs of one whole training
     iteration (counted by torch.utils.flop_counter, sampler and backward included) over its time.
-It ends with channels-last's speed-up over the contiguous layout per preset and precision: the
-evidence for what `train.channels_last=auto` should pick on a GPU (fp32 is the default precision).
+Two more eager variants turn on `torch.backends.cudnn.benchmark` (cuDNN picks each convolution's
+fastest algorithm for the fixed shapes). It ends with the speed-ups of channels-last over the
+contiguous layout and of cudnn.benchmark on top, per preset and precision: the evidence for what
+`train.channels_last=auto` should pick on a GPU (fp32 is the default precision) and whether
+hdgen should turn cudnn.benchmark on there.
 For jem in fp32 and bf16 + channels-last it also times the SGLD-20 loop replayed from one captured
 CUDA graph against the eager loop, with their agreement (benchmarks/cuda_graph_sampler.py).
 The target: a jempp-m10 epoch (703 iterations) in at most 60 s on an H100.
@@ -25,6 +28,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from typing import NamedTuple
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -36,8 +40,18 @@ from hdgen_cli.train import train_step
 from hdgen_cli.train.fastpath import autocast
 
 PRESETS = ["jem", "jempp-m10", "sada-jem-k5", "gmmc-gen", "hdge", "clel-small"]
-VARIANTS = [("fp32", "fp32", False, False), ("fp32+cl", "fp32", True, False), ("bf16", "bf16", False, False),
-            ("bf16+cl", "bf16", True, False), ("bf16+cl+compile", "bf16", True, True)]
+class Variant(NamedTuple):
+    label: str
+    precision: str
+    channels_last: bool
+    compile: bool = False
+    cudnn_benchmark: bool = False  # cuDNN times its convolution algorithms once per shape and keeps the fastest
+
+
+VARIANTS = [Variant("fp32", "fp32", False), Variant("fp32+cl", "fp32", True), Variant("bf16", "bf16", False),
+            Variant("bf16+cl", "bf16", True), Variant("fp32+cl+bench", "fp32", True, cudnn_benchmark=True),
+            Variant("bf16+cl+bench", "bf16", True, cudnn_benchmark=True),
+            Variant("bf16+cl+compile", "bf16", True, compile=True)]
 EXTRA = {"gmmc-gen": ["objective.gmmc.start_epoch=0"]}  # generation from the first iteration, as at steady state
 
 
@@ -112,8 +126,9 @@ def measure(preset, variant, args, device, peak, references, flops) -> float:
     `references` keeps each preset's fp32 energies and `flops` its FLOPs per iteration, counted
     once in the first (eager fp32) variant: every variant does the same arithmetic, and compiled
     kernels would hide their operations from the counter."""
-    label, precision, channels_last, compile_ = variant
-    cfg, model, step, amp, probe = setup(preset, args, device, precision, channels_last, compile_)
+    label, precision = variant.label, variant.precision
+    torch.backends.cudnn.benchmark = variant.cudnn_benchmark
+    cfg, model, step, amp, probe = setup(preset, args, device, precision, variant.channels_last, variant.compile)
     e = energies(model, amp, probe)  # before any step: the same weights for every variant
     reference = references.setdefault(preset, e)
     gap = float((e - reference).abs().max() / reference.abs().max().clamp_min(1e-12))
@@ -163,15 +178,17 @@ def main() -> None:
     timed: dict[tuple[str, str], float] = {}
     references: dict[str, torch.Tensor] = {}
     flops: dict[str, int] = {}
-    eager = [v for v in VARIANTS if not v[3]]
+    eager = [v for v in VARIANTS if not v.compile]
     for preset in args.presets:
         for variant in eager:
-            timed[preset, variant[0]] = measure(preset, variant, args, device, peak, references, flops)
-    print("\nchannels-last speed-up over the contiguous layout (contiguous s/iter over channels-last s/iter):")
+            timed[preset, variant.label] = measure(preset, variant, args, device, peak, references, flops)
+    pairs = [("fp32", "fp32+cl"), ("bf16", "bf16+cl"), ("fp32+cl", "fp32+cl+bench"), ("bf16+cl", "bf16+cl+bench")]
+    print("\nspeed-ups (s/iter of the first over the second): channels-last, then cudnn.benchmark on top")
+    print(f"{'preset':<12} " + " ".join(f"{a + ' -> ' + b:>25}" for a, b in pairs))
     for preset in args.presets:
-        print(f"{preset:<12} " + "  ".join(f"{p} x{timed[preset, p] / timed[preset, p + '+cl']:.2f}"
-                                           for p in ("fp32", "bf16")), flush=True)
-    compiled = [v for v in VARIANTS if v[3]]  # last: a run cut short by its time limit loses only these
+        print(f"{preset:<12} " + " ".join(f"{timed[preset, a] / timed[preset, b]:>25.2f}" for a, b in pairs),
+              flush=True)
+    compiled = [v for v in VARIANTS if v.compile]  # last: a run cut short by its time limit loses only these
     if args.compile_presets:
         print()
     for preset in args.compile_presets or []:
