@@ -5,7 +5,8 @@ jem, jempp-m10, sada-jem-k5, gmmc-gen, hdge (WRN-28-10, batch 64, SADA's CE batc
 clel-small (its own networks), each in fp32 and bf16, contiguous and channels-last, and (for the
 presets in --compile-presets, after all the rest) bf16 + channels-last + torch.compile, it prints
   - seconds per iteration (median) and minutes per CIFAR-10 epoch;
-  - how far each variant's energies are from fp32's on the same weights and images (max relative);
+  - how far each variant's energies are from fp32's on the same weights and images (max relative;
+    fp32 is PyTorch's default on a GPU, convolutions in TF32);
   - peak GPU memory;
   - the share of the device's dense bf16 peak reached: the FLOPs of one whole training
     iteration (counted by torch.utils.flop_counter, sampler and backward included) over its time.

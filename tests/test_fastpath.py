@@ -10,6 +10,19 @@ from hdgen_cli.parts import DataInfo, build_model
 from hdgen_cli.train.fastpath import autocast, prepare_model
 
 INFO = DataInfo(1, 8, 10, "symmetric")
+# Every agreement and training check runs on the CPU, and again on a CUDA GPU where there is one.
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU"))]
+
+
+@pytest.fixture
+def exact_fp32_on_gpu(monkeypatch):
+    """On a GPU, float32 convolutions default to TF32 (10 mantissa bits); the reference side of an
+    agreement check must be true float32, so TF32 is off for the test (matmuls too)."""
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
+    matmul = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("highest")
+    yield
+    torch.set_float32_matmul_precision(matmul)
 
 
 @pytest.mark.parametrize("preset, extra", [("quickstart", []), ("gmmc-dis", ["model.name=small_cnn"]),
@@ -24,13 +37,14 @@ def test_energies_stay_float32_under_bf16_autocast(preset, extra):
     assert e.dtype == torch.float32 and torch.isfinite(e).all()
 
 
-def test_bf16_and_channels_last_training_runs_with_finite_losses(tmp_path):
+@pytest.mark.parametrize("device", DEVICES)
+def test_bf16_and_channels_last_training_runs_with_finite_losses(tmp_path, device):
     from hdgen_cli.cli.app import run
     from tests.conftest import TINY
 
     out = tmp_path / "run"
-    assert run(["train", "-p", "quickstart", "--out", str(out), "--quiet", *TINY, "train.precision=bf16",
-                "train.channels_last=true"]) == 0
+    assert run(["train", "-p", "quickstart", "--out", str(out), "--quiet", "--device", device, *TINY,
+                "train.precision=bf16", "train.channels_last=true"]) == 0
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if '"train"' in line]
     assert rows and all(torch.isfinite(torch.tensor([r["loss"], r["e_data"], r["e_samples"]])).all() for r in rows)
 
@@ -48,7 +62,7 @@ def test_channels_last_and_in_place_compile_keep_state_dict_keys():
     assert getattr(model.backbone.first_layer, "_compiled_call_impl", None) is None
 
 
-def _wrn_parts():
+def _wrn_parts(device="cpu"):
     """A small BatchNorm WRN (the JEM++ family's layout), its JEM objective and fixed batches."""
     import copy
 
@@ -59,11 +73,11 @@ def _wrn_parts():
                                    "sampler.buffer.init=uniform"])
     info = DataInfo(3, 16, 10, "symmetric")
     torch.manual_seed(0)
-    model = build_model(cfg, info).train()
+    model = build_model(cfg, info).to(device).train()
     sampler = build_sampler(cfg, info)
-    objective = JEMObjective(cfg.objective, sampler, build_buffer(cfg, info, "cpu"))
-    x = torch.rand(3, 16, 3, 16, 16) * 2 - 1
-    return model, copy.deepcopy(model), sampler, objective, x, torch.arange(16) % 10
+    objective = JEMObjective(cfg.objective, sampler, build_buffer(cfg, info, device))
+    x = (torch.rand(3, 16, 3, 16, 16) * 2 - 1).to(device)
+    return model, copy.deepcopy(model), sampler, objective, x, (torch.arange(16) % 10).to(device)
 
 
 # Stated tolerances (measured: channels-last 3e-7, bf16 8e-4 on energies and loss, 5e-3 on chains):
@@ -72,13 +86,14 @@ def _wrn_parts():
 # torch.compile fuses the same float32 operations in another order: 1e-4 (measured 6e-7).
 @pytest.mark.parametrize("fast, tol", [({"channels_last": True}, 1e-5), ({"precision": "bf16"}, 1e-2),
                                        ({"compile": True}, 1e-4)])
-def test_fast_paths_agree_with_float32(fast, tol):
-    model, fast_model, sampler, objective, x, y = _wrn_parts()
+@pytest.mark.parametrize("device", DEVICES)
+def test_fast_paths_agree_with_float32(fast, tol, device, exact_fp32_on_gpu):
+    model, fast_model, sampler, objective, x, y = _wrn_parts(device)
     if fast.get("channels_last") or fast.get("compile"):
         prepare_model(fast_model, channels_last=bool(fast.get("channels_last")), compile=bool(fast.get("compile")))
 
     def run(m, use_amp):
-        with autocast("bf16", torch.device("cpu")) if use_amp else torch.enable_grad():
+        with autocast("bf16", x.device) if use_amp else torch.enable_grad():
             energies = m.energy(x[0])
             torch.manual_seed(3)
             chains = sampler.run(m, x[1].clone(), steps=2)  # PYLD-2-5, BatchNorm in train mode
