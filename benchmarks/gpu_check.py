@@ -36,6 +36,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
 from iteration_cost import batches, build, rounds
+from hdgen_cli.config.presets import list_presets
 from hdgen_cli.train import train_step
 from hdgen_cli.train.fastpath import autocast
 
@@ -137,8 +138,11 @@ def measure(preset, variant, args, device, peak, references, flops) -> float:
     torch.backends.cudnn.benchmark = variant.cudnn_benchmark
     cfg, model, step, amp, probe = setup(preset, args, device, precision, variant.channels_last, variant.compile)
     e = energies(model, amp, probe)  # before any step: the same weights for every variant
-    reference = references.setdefault(preset, e)
-    gap = float((e - reference).abs().max() / reference.abs().max().clamp_min(1e-12))
+    if variant.label == "fp32":
+        references[preset] = e
+    reference = references.get(preset)
+    gap = float((e - reference).abs().max() / reference.abs().max().clamp_min(1e-12)) if reference is not None \
+        else float("nan")
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     seconds = statistics.median(t[0] for t in rounds([step], args, device))
@@ -159,6 +163,19 @@ def measure(preset, variant, args, device, peak, references, flops) -> float:
     return seconds
 
 
+def guarded(measure_fn, preset, variant, *rest) -> float | None:
+    """A variant that fails (an untried kernel, a compiler error, memory) prints one line and the
+    check goes on: on a borrowed GPU the other rows are worth more than a traceback."""
+    try:
+        return measure_fn(preset, variant, *rest)
+    except Exception as exc:  # noqa: BLE001
+        print(f"{preset:<12} {variant.label:<16} failed: {type(exc).__name__}: "
+              f"{str(exc).splitlines()[0] if str(exc) else ''}", flush=True)
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        return None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cuda")
@@ -172,6 +189,9 @@ def main() -> None:
                              "WRN-28-10 takes minutes each)")
     parser.add_argument("--peak-tflops", type=float, help="the device's dense bf16 peak, if not in PEAKS")
     args = parser.parse_args()
+    unknown = sorted(set(args.presets + (args.compile_presets or [])) - set(list_presets()))
+    if unknown:
+        raise SystemExit(f"unknown preset(s) {', '.join(unknown)}: see `hdgen presets list`")
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise SystemExit("no CUDA GPU here; `--device cpu` with a small --depth/--width is a smoke run")
@@ -188,19 +208,20 @@ def main() -> None:
     eager = [v for v in VARIANTS if not v.compile]
     for preset in args.presets:
         for variant in eager:
-            timed[preset, variant.label] = measure(preset, variant, args, device, peak, references, flops)
+            timed[preset, variant.label] = guarded(measure, preset, variant, args, device, peak, references, flops)
     pairs = [("fp32", "fp32+cl"), ("bf16", "bf16+cl"), ("fp32+cl", "fp32+cl+bench"), ("bf16+cl", "bf16+cl+bench")]
     print("\nspeed-ups (s/iter of the first over the second): channels-last, then cudnn.benchmark on top")
     print(f"{'preset':<12} " + " ".join(f"{a + ' -> ' + b:>25}" for a, b in pairs))
     for preset in args.presets:
-        print(f"{preset:<12} " + " ".join(f"{timed[preset, a] / timed[preset, b]:>25.2f}" for a, b in pairs),
+        print(f"{preset:<12} " + " ".join(f"{timed[preset, a] / timed[preset, b]:>25.2f}"
+                                          if timed[preset, a] and timed[preset, b] else f"{'-':>25}" for a, b in pairs),
               flush=True)
     compiled = [v for v in VARIANTS if v.compile]  # last: a run cut short by its time limit loses only these
     if args.compile_presets:
         print()
     for preset in args.compile_presets or []:
         for variant in compiled:
-            measure(preset, variant, args, device, peak, references, flops)
+            guarded(measure, preset, variant, args, device, peak, references, flops)
     print(f"\nwall time {time.perf_counter() - started:.0f} s")
 
 
