@@ -44,6 +44,8 @@ from hdgen_cli.train.fastpath import autocast
 PEAKS = {"H200": 989.0, "H100 SXM": 989.0, "H100 NVL": 835.0, "H100 PCIe": 756.0, "H100": 989.0, "A100": 312.0,
          "L40S": 362.0, "RTX 4090": 165.0, "RTX 3090": 71.0}
 PRESETS = ["jem", "jempp-m10", "sada-jem-k5", "gmmc-gen", "hdge", "clel-small"]
+
+
 class Variant(NamedTuple):
     label: str
     precision: str
