@@ -5,8 +5,9 @@ jem, jempp-m10, sada-jem-k5, gmmc-gen, hdge (WRN-28-10, batch 64, SADA's CE batc
 clel-small (its own networks), each in fp32 and bf16, contiguous and channels-last, and (for the
 presets in --compile-presets, after all the rest) bf16 + channels-last + torch.compile, it prints
   - seconds per iteration (median) and minutes per CIFAR-10 epoch;
-  - how far each variant's energies are from fp32's on the same weights and images (max relative;
-    fp32 is PyTorch's default on a GPU, convolutions in TF32);
+  - how far each variant's energies are from fp32's on the same weights and images: the largest
+    difference over the largest |E| and over the energies' spread across the images (fp32 is
+    PyTorch's default on a GPU, convolutions in TF32);
   - peak GPU memory;
   - the share of the device's dense bf16 peak reached: the FLOPs of one whole training
     iteration (counted by torch.utils.flop_counter, sampler and backward included) over its time.
@@ -130,6 +131,17 @@ def energies(model, amp, x) -> torch.Tensor:
     return e
 
 
+def energy_gaps(e: torch.Tensor, reference: torch.Tensor | None) -> tuple[float, float]:
+    """The largest energy difference from fp32, over the largest |E| and over the spread (std) of the
+    fp32 energies across the images. Energies share a large common offset (near -log 10 for every
+    image at initialisation), so the first can look small while the second shows whether the
+    images' order by energy, which OOD scores and sampling read, survives."""
+    if reference is None:
+        return float("nan"), float("nan")
+    diff = (e - reference).abs().max()
+    return float(diff / reference.abs().max().clamp_min(1e-12)), float(diff / reference.std().clamp_min(1e-12))
+
+
 def measure(preset, variant, args, device, peak, references, flops) -> float:
     """One table row: time the variant's training step, its energies' gap to fp32 on the same
     weights and images, peak memory and FLOP rate; returns the seconds per iteration.
@@ -143,8 +155,7 @@ def measure(preset, variant, args, device, peak, references, flops) -> float:
     if variant.label == "fp32":
         references[preset] = e
     reference = references.get(preset)
-    gap = float((e - reference).abs().max() / reference.abs().max().clamp_min(1e-12)) if reference is not None \
-        else float("nan")
+    gap, spread = energy_gaps(e, reference)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     seconds = statistics.median(t[0] for t in rounds([step], args, device))
@@ -156,7 +167,7 @@ def measure(preset, variant, args, device, peak, references, flops) -> float:
     tflops = flops[preset] / 1e12 / seconds
     share = f"{100 * tflops / peak:6.1f}%" if peak and precision == "bf16" else "     -"
     print(f"{preset:<12} {label:<16} {seconds:7.3f} {seconds * iterations_per_epoch(cfg) / 60:10.2f} "
-          f"{gap:13.1e} {memory:9.1f} {tflops:8.1f} {share:>7}", flush=True)
+          f"{gap:13.1e} {spread:10.1e} {memory:9.1f} {tflops:8.1f} {share:>7}", flush=True)
     if device.type == "cuda" and preset == "jem" and label in ("fp32", "bf16+cl"):
         print(f"  jem {label}, SGLD loop replayed from a CUDA graph: {graph_line(model, cfg, probe, amp)}", flush=True)
     del model, step  # free the device memory before the next variant
@@ -201,7 +212,7 @@ def main() -> None:
     peak = peak_tflops(name, args.peak_tflops)
     print(f"{name}; torch {torch.__version__}; WRN-{args.depth}-{args.width} (CLEL: its own networks); "
           f"medians over {args.iters} iterations after {args.warmup}\n")
-    print(f"{'preset':<12} {'variant':<16} {'s/iter':>7} {'min/epoch':>10} {'gap to fp32':>13} {'peak GiB':>9} "
+    print(f"{'preset':<12} {'variant':<16} {'s/iter':>7} {'min/epoch':>10} {'gap to fp32':>13} {'of spread':>10} {'peak GiB':>9} "
           f"{'TFLOP/s':>8} {'% peak':>7}")
     started = time.perf_counter()
     timed: dict[tuple[str, str], float] = {}
