@@ -36,9 +36,8 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
-from iteration_cost import batches, build, rounds
+from iteration_cost import hdgen_step, rounds
 from hdgen_cli.config.presets import list_presets
-from hdgen_cli.train import train_step
 from hdgen_cli.train.fastpath import autocast
 
 # Dense bf16 tensor-core peaks in TFLOP/s, by device-name fragment (vendor datasheets); the first match counts.
@@ -82,16 +81,10 @@ def iterations_per_epoch(cfg) -> int:
 def setup(preset, args, device, precision, channels_last, compile_):
     variant = argparse.Namespace(**{**vars(args), "precision": precision, "channels_last": channels_last,
                                     "compile": compile_})
-    torch.manual_seed(0)
-    cfg, model, objective, optimizer = build(preset, EXTRA.get(preset, []), variant, device,
-                                             shape_overrides(preset, args))
-    x_lab, y_lab, _ = batches(argparse.Namespace(batch=cfg.data.ce.batch_size), device, cfg.data.pixel_range)
-    _, _, x_data = batches(argparse.Namespace(batch=cfg.data.px.batch_size), device, cfg.data.pixel_range)
-    x_data = x_data if cfg.uses_px_stream else None
-    x_lab = x_lab if cfg.uses_ce_stream else None
-    y_lab = y_lab if cfg.uses_ce_stream else None
+    torch.manual_seed(0)  # the same initial weights in every variant: the energy gap compares them
+    cfg, model, step, (x_lab, _, x_data) = hdgen_step(preset, EXTRA.get(preset, []), variant, device,
+                                                      shape_overrides(preset, args))
     amp = lambda: autocast(precision, device)  # noqa: E731
-    step = lambda: train_step(model, objective, optimizer, x_lab, y_lab, x_data, amp=amp)  # noqa: E731
     probe = x_data if x_data is not None else x_lab
     return cfg, model, step, amp, probe
 
@@ -152,7 +145,7 @@ def measure(preset, variant, args, device, peak, references, flops) -> float:
     torch.backends.cudnn.benchmark = variant.cudnn_benchmark
     cfg, model, step, amp, probe = setup(preset, args, device, precision, variant.channels_last, variant.compile)
     e = energies(model, amp, probe)  # before any step: the same weights for every variant
-    if variant.label == "fp32":
+    if label == "fp32":
         references[preset] = e
     reference = references.get(preset)
     gap, spread = energy_gaps(e, reference)

@@ -120,10 +120,13 @@ def wrn_shape(args, norm: str) -> list[str]:
 
 
 def hdgen_step(preset, overrides, args, device, shape, train_set=None):
-    """hdgen's training step of a preset on fixed batches: (cfg, model, step, (x_lab, y_lab, x_data))."""
+    """hdgen's training step of a preset on fixed batches at its config's stream sizes (wrn_shape sets
+    both to --batch); a stream the preset does not read is None: (cfg, model, step, (x_lab, y_lab, x_data))."""
     cfg, model, objective, optimizer = build(preset, overrides, args, device, shape, train_set=train_set)
-    x_lab, y_lab, x_data = batches(args, device, cfg.data.pixel_range)
+    x_lab, y_lab, _ = batches(argparse.Namespace(batch=cfg.data.ce.batch_size), device, cfg.data.pixel_range)
+    _, _, x_data = batches(argparse.Namespace(batch=cfg.data.px.batch_size), device, cfg.data.pixel_range)
     x_data = x_data if cfg.uses_px_stream else None
+    x_lab, y_lab = (x_lab, y_lab) if cfg.uses_ce_stream else (None, None)
     amp = lambda: autocast(args.precision, device)  # noqa: E731
     step = lambda: train_step(model, objective, optimizer, x_lab, y_lab, x_data, amp=amp)  # noqa: E731
     return cfg, model, step, (x_lab, y_lab, x_data)
