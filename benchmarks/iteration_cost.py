@@ -72,6 +72,11 @@ def build(preset, overrides, args, device, shape_overrides, train_set=None, info
     return cfg, model, objective, build_optimizer(cfg.optim, model.parameters())
 
 
+def fastest(times: list[list[float]]) -> list[float]:
+    """Each function's fastest round, from `rounds`' per-round seconds."""
+    return [min(column) for column in zip(*times)]
+
+
 def rounds(fns, args, device) -> list[list[float]]:
     """Per-round seconds of each function, the functions run back to back in every round, so a
     slow spell of a shared machine hits a method and its reference alike."""
@@ -208,11 +213,12 @@ def clel_row(args, device) -> str:
     times = rounds([step, ebm_train, ebm_sample, encoder_train, encoder_eval, lambda: objective.augment(x)],
                    args, device)
     # encoder_train holds the two views' augmentations and encoder_eval z+'s; one more is the chain transition
-    ideals = [2 * tr + sp + enc + z_pos + aug for _, tr, sp, enc, z_pos, aug in times]
+    cost = lambda tr, sp, enc, z_pos, aug: 2 * tr + sp + enc + z_pos + aug  # noqa: E731
+    ideals = [cost(*t[1:]) for t in times]
     seconds, ideal = statistics.median(t[0] for t in times), statistics.median(ideals)
     ratio = statistics.median(t[0] / i for t, i in zip(times, ideals))
-    tr, sp, enc, z_pos, aug = (min(column) for column in list(zip(*times))[1:])
-    by_min = min(t[0] for t in times) / (2 * tr + sp + enc + z_pos + aug)
+    best = fastest(times)
+    by_min = best[0] / cost(*best[1:])
     return (f"CLEL-small SGLD-{steps}: {seconds:.4f} s/iter; ideal {ideal:.4f} s = 2 EBM training passes + {steps} "
             f"EBM sampler passes (back to back) + an encoder pass over 2 views + a no-grad encoder pass for z+ "
             f"+ 1 transition, each timed alone; ratio/ideal {ratio:.3f} (by min {by_min:.3f})")
@@ -241,11 +247,12 @@ def main() -> None:
         n = max(n_sample, 1)  # a row without sampling still shows what one pass costs
         step, sampler_passes = method_step(preset, overrides, args, device, shape, passes=n)
         times = rounds([step, softmax, sampler_passes], args, device)
+        cost = lambda s, p: n_train * s + n_sample / n * p  # noqa: E731  (seconds: T softmax steps + S passes)
         ratio = statistics.median(m / s for m, s, _ in times)
-        ideal = statistics.median(n_train + n_sample / n * p / s for _, s, p in times)
+        ideal = statistics.median(cost(s, p) / s for _, s, p in times)
         seconds = statistics.median(m for m, _, _ in times)
-        fastest = [min(column) for column in zip(*times)]
-        by_min = fastest[0] / (n_train * fastest[1] + n_sample / n * fastest[2])
+        best = fastest(times)
+        by_min = best[0] / cost(*best[1:])
         print(f"{label:<20} {seconds:8.4f} {ratio:7.2f} {f'{n_train}T+{n_sample}S':>9} {ideal:7.2f} "
               f"{ratio / ideal:12.3f} {by_min:7.3f}   {statistics.median(p / n / s for _, s, p in times):.2f}")
 
