@@ -28,7 +28,7 @@ class Objective:
     """`__call__(model, x_lab, y_lab, x_data, chains=None) -> StepOutput`.
 
     The trainer sets `epoch` (fractional), `iteration` and `total_iters` before each step, for
-    objectives that change over training, and `lr_scale` after a divergence roll-back. Passing
+    objectives that change over training, and `lr_scale` and `guard_l2` after a divergence roll-back. Passing
     `chains` from an earlier call's output reuses its samples without sampling again (SAM's
     second pass, [SADA] Algorithm 1 step 3).
     `info` (DataInfo) and `device` are for objectives that build state of their own.
@@ -38,6 +38,7 @@ class Objective:
         self.cfg, self.sampler, self.buffer = cfg, sampler, buffer
         self.epoch, self.iteration, self.total_iters = 0.0, 0, None
         self.lr_scale = 1.0  # the divergence guard's lower_lr remedy, for optimizers an objective owns
+        self.guard_l2 = 0.0  # the divergence guard's energy_l2 remedy: extra energy-magnitude weight
 
     def bind(self, model) -> None:
         """Called once with the model being trained (CLEL keeps an EMA copy of it)."""

@@ -103,9 +103,10 @@ class JEMObjective(Objective):
             out.chains["px"], out.samples = x_q, x_q
             out.terms["px"] = contrastive_divergence(e_data, e_q)
             out.loss = out.loss + cfg.px_weight * out.terms["px"]
-            if cfg.l2_weight > 0:
+            l2_weight = cfg.l2_weight + self.guard_l2  # the preset's own, plus the guard's energy_l2 remedy
+            if l2_weight > 0:
                 out.terms["l2"] = energy_l2(e_data, e_q, cfg.l2_form)
-                out.loss = out.loss + cfg.l2_weight * out.terms["l2"]
+                out.loss = out.loss + l2_weight * out.terms["l2"]
             out.stats["e_data"], out.stats["e_samples"] = e_data.detach().mean(), e_q.detach().mean()
         if cfg.ce_weight > 0:
             out.terms["ce"] = cross_entropy(s_lab, y_lab)

@@ -1,19 +1,22 @@
-"""Divergence guard (SPEC §1.5, issue 9): watch every step, decide at check points, recover.
+"""Divergence guard: watch every step, decide at check points, roll back, remedy, give up.
 
 Every step is watched on the device with no host sync: a non-finite or too large loss, |E(data)|
 or |E(samples)| above `energy_limit`, or |E(samples) - E(data)| above `gap_limit` raise a flag.
 At check points (every log line, every epoch end, the last step) the trainer reads the flag
-once. A raised flag means: roll back to the last good state (kept in memory), apply the
-remedies (more sampler steps, as the JEM authors advise; a lower learning rate; a fresh buffer),
-reseed, and go on. After `recoveries` roll-backs, or with `on_divergence=stop`, it writes a
-`diverged.safetensors` snapshot (the last samples and the loss history) and exits with code 3.
-The official codes crash, assert or silently return here instead.
+once. A raised flag means: roll back to the last good state kept in memory (or the one before
+it, `roll_back_further`), apply the remedies, reseed, and go on. After `recoveries` roll-backs,
+or with `on_divergence=stop`, it writes a `diverged.safetensors` snapshot (the last samples and
+the loss history) and exits with code 3. The official codes crash, assert or silently return here.
+
+The remedies (`train.guard.remedies`; docs/stability.md gives each one's source and what it does
+on the divergence suite) only act after a detected divergence, so a run that never diverges is
+bit for bit the same with the guard on; their state (`Remedies`) is saved in every checkpoint.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
@@ -39,6 +42,10 @@ class Remedies:
     recoveries: int = 0
     lr_scale: float = 1.0
     steps_scale: float = 1.0
+    momentum_scale: float = 1.0  # lower_momentum: SGD momentum / Adam beta1 times this
+    l2_weight: float = 0.0       # energy_l2: the energy-magnitude penalty's extra weight
+    clip_norm: float = 0.0       # clip_grad: the gradient-norm clip (0: none)
+    applied: list[str] = field(default_factory=list)  # every remedy applied, in order, for reports
 
     @classmethod
     def from_dict(cls, d: dict | None) -> "Remedies":
@@ -47,9 +54,82 @@ class Remedies:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def next(self, gc: GuardConfig) -> "Remedies":
+        """The remedies after one more roll-back: every listed remedy applied once more."""
+        on = set(gc.remedies)
+        return Remedies(
+            self.recoveries + 1,
+            self.lr_scale * (gc.lr_factor if "lower_lr" in on else 1.0),
+            self.steps_scale * (gc.steps_factor if "more_steps" in on else 1.0),
+            self.momentum_scale * (gc.momentum_factor if "lower_momentum" in on else 1.0),
+            gc.l2_weight if "energy_l2" in on else self.l2_weight,
+            gc.clip_norm if "clip_grad" in on else self.clip_norm,
+            self.applied + [r for r in gc.remedies if r not in self.applied])
+
 
 def scaled_steps(steps: int, scale: float) -> int:
     return max(1, math.ceil(steps * scale - 1e-9))
+
+
+def set_momentum(optimizer, base: list[float], scale: float) -> None:
+    """SGD's momentum or Adam's beta1 of every parameter group as `base` (the groups' own, read
+    once at the start) times `scale` (the lower_momentum remedy)."""
+    for group, m in zip(optimizer.param_groups, base):
+        if "betas" in group:
+            group["betas"] = (m * scale, group["betas"][1])
+        elif "momentum" in group:
+            group["momentum"] = m * scale
+
+
+def base_momentum(optimizer) -> list[float]:
+    return [g["betas"][0] if "betas" in g else g.get("momentum", 0.0) for g in optimizer.param_groups]
+
+
+def describe(gc: GuardConfig, remedies: Remedies, steps_before: int | None, steps_now: int | None,
+             further: bool) -> str:
+    """What a roll-back changed, for its event line."""
+    on, parts = set(gc.remedies), []
+    if "more_steps" in on and steps_now is not None:
+        parts.append(f"sampler steps {steps_before} -> {steps_now}")
+    if "lower_lr" in on:
+        parts.append(f"lr x{remedies.lr_scale:g}")
+    if "lower_momentum" in on:
+        parts.append(f"momentum x{remedies.momentum_scale:g}")
+    if "energy_l2" in on:
+        parts.append(f"energy L2 {remedies.l2_weight:g}")
+    if "clip_grad" in on:
+        parts.append(f"gradient norm clipped at {remedies.clip_norm:g}")
+    if "reset_buffer" in on and steps_now is not None:  # a run with a sampler has a buffer
+        parts.append("buffer reset")
+    if further:
+        parts.append("one snapshot further back")
+    return (", " + ", ".join(parts)) if parts else ", same settings, fresh noise"
+
+
+def guard_status(gc: GuardConfig, remedies: Remedies, steps: int | None) -> str:
+    """The live view's title."""
+    if not remedies.recoveries:
+        return "guard: ok"
+    return f"guard: {remedies.recoveries}/{gc.recoveries} recoveries ({', '.join(remedies.applied) or 'fresh noise'})" \
+        + (f", sampler steps {steps}" if steps is not None else "")
+
+
+def give_up(problem: str, gc: GuardConfig, remedies: Remedies, good_iter: int, snap: Path, last: Path,
+            monitor) -> None:
+    """Log and raise the one-line error that ends a run the guard could not save (exit 3)."""
+    if gc.on_divergence == "stop":
+        tried = "recovery is off (train.guard.on_divergence=stop)"
+    elif remedies.recoveries == 0:
+        tried = "recovery is off (train.guard.recoveries=0)"
+    else:
+        tried = (f"{remedies.recoveries} roll-back(s) to iteration {good_iter} did not hold "
+                 f"(train.guard.recoveries={gc.recoveries})")
+    start = f"resume from {last}" if last.exists() else "start again"
+    message = (f"training diverged at {problem}; {tried}. Last samples and loss history in {snap}. To continue, "
+               f"{start} with other train.guard.remedies (docs/stability.md), a lower optim.lr or more "
+               "train.guard.recoveries")
+    monitor.write({"kind": "event", "message": message, "gave_up": True})  # the CLI prints it
+    raise TrainingDiverged(message)
 
 
 class DivergenceGuard:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
@@ -24,7 +24,8 @@ from hdgen_cli.optim import SAM, build_optimizer, lr_at
 from hdgen_cli.parts import DataInfo, build_buffer, build_model, build_sampler, resolve_device
 from hdgen_cli.train.checkpoint import BEST, LAST, load_checkpoint, load_model_state, save_checkpoint
 from hdgen_cli.train.fastpath import autocast, prepare_model, use_channels_last
-from hdgen_cli.train.guard import DivergenceGuard, Remedies, TrainingDiverged, scaled_steps
+from hdgen_cli.train.guard import (DivergenceGuard, Remedies, base_momentum, describe, give_up, guard_status,
+                                   scaled_steps, set_momentum)
 from hdgen_cli.train.monitor import Monitor
 from hdgen_cli.train.outputs import write_grid
 from hdgen_cli.train.state import Captured, TrainingState, per_rank
@@ -43,6 +44,7 @@ class TrainResult:
     samples_png: str | None
     seconds: float
     recoveries: int = 0  # divergences the guard rolled back from
+    remedies: list[str] = field(default_factory=list)  # the guard's remedies this result was obtained with
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -129,10 +131,14 @@ def train(config: RunConfig, run_dir: str | Path, resume: str | Path | None = No
         start_iter, best_valid = ckpt.position.get("iteration", 0), ckpt.position.get("best_valid")
         remedies = Remedies.from_dict(ckpt.position.get("guard"))
 
+    momentum = base_momentum(optimizer)
+
     def apply_remedies() -> None:
         if sampler is not None:
             sampler.steps = scaled_steps(cfg.sampler.steps, remedies.steps_scale)
-        objective.lr_scale = remedies.lr_scale
+        objective.lr_scale, objective.guard_l2 = remedies.lr_scale, remedies.l2_weight
+        if remedies.momentum_scale != 1.0:  # untouched otherwise, so a run never remedied is bit for bit the same
+            set_momentum(optimizer, momentum, remedies.momentum_scale)
 
     apply_remedies()
     # Under torchrun the objective's network calls go through DDP (gradients averaged on backward);
@@ -157,9 +163,10 @@ def train(config: RunConfig, run_dir: str | Path, resume: str | Path | None = No
     # ------------------------------------------------------------------ 4. loop
     guard = DivergenceGuard(gc)
     good = state.capture(start_iter)  # the last good state: what a divergence rolls back to
+    older = None  # the good state before it (roll_back_further: the last one may already be on the way out)
     with Monitor(run_dir / "metrics.jsonl" if main else None, quiet=quiet or not main, total_iters=total_iters,
                  tensorboard=tensorboard) as monitor:
-        monitor.status = _guard_status(gc, remedies, sampler)
+        monitor.status = guard_status(gc, remedies, sampler.steps if sampler else None)
         if leftovers:
             monitor.event(f"removed {len(leftovers)} unfinished write(s) of a killed run: "
                           + ", ".join(p.name for p in leftovers))
@@ -180,7 +187,7 @@ def train(config: RunConfig, run_dir: str | Path, resume: str | Path | None = No
             x_lab, y_lab = streams["ce"].next() if "ce" in streams else (None, None)
             x_data = streams["px"].next()[0] if "px" in streams else None
             out = train_step(train_model, objective, optimizer, x_lab, y_lab, x_data,
-                             amp=lambda: autocast(tc.precision, device))
+                             amp=lambda: autocast(tc.precision, device), clip=remedies.clip_norm)
             guard.observe(out, it)  # on the device: no sync here
 
             # -------------------------------------------------------------- 4a. check point
@@ -192,20 +199,23 @@ def train(config: RunConfig, run_dir: str | Path, resume: str | Path | None = No
             problem = guard.verdict()  # one host sync per check point
             if problem is not None:
                 if gc.on_divergence == "stop" or remedies.recoveries >= gc.recoveries:
-                    _give_up(problem, gc, remedies, good.iteration, guard.snapshot(run_dir, main), run_dir / LAST,
-                             monitor)
-                remedies = _next_remedies(gc, remedies)
+                    give_up(problem, gc, remedies, good.iteration, guard.snapshot(run_dir, main), run_dir / LAST,
+                            monitor)
+                remedies = remedies.next(gc)
                 before = sampler.steps if sampler is not None else None
+                further = "roll_back_further" in gc.remedies and older is not None
+                if further:
+                    good, older = older, None
                 state.restore(good, "the last good state")
                 torch.manual_seed(tc.seed + rank + 7919 * remedies.recoveries)  # fresh noise after the roll-back
                 if "reset_buffer" in gc.remedies and buffer is not None:
                     buffer.reset()
                 apply_remedies()
-                what = _describe(gc, remedies, before, sampler)
+                what = describe(gc, remedies, before, sampler.steps if sampler is not None else None, further)
                 monitor.event(f"divergence at {problem}; rolled back to iteration {good.iteration}{what} "
                               f"(recovery {remedies.recoveries} of {gc.recoveries})",
                               {"iter": it, "divergence": problem, "rolled_back_to": good.iteration, **remedies.to_dict()})
-                monitor.status = _guard_status(gc, remedies, sampler)
+                monitor.status = guard_status(gc, remedies, sampler.steps if sampler else None)
                 it = good.iteration
                 continue
             if logging:
@@ -243,11 +253,11 @@ def train(config: RunConfig, run_dir: str | Path, resume: str | Path | None = No
                         best_valid = valid["accuracy"]
                     monitor.event(f"epoch {done_epochs}: valid accuracy {valid['accuracy']:.4f}",
                                   {"iter": it, "valid_accuracy": valid["accuracy"], "valid_nll": valid["nll"]})
-            if writes:
-                good = state.capture(it)  # a checkpoint is a good state too: roll-backs never go behind it
+            if writes:  # a checkpoint is a good state too
+                good, older = state.capture(it), good
                 save(writes, good)
             if it - good.iteration >= gc.snapshot_every:
-                good = state.capture(it)
+                good, older = state.capture(it), good
 
         # -------------------------------------------------------------- 5. finish
         # The loop's last iteration already wrote it; only a resume with nothing left to do has not.
@@ -269,51 +279,13 @@ def train(config: RunConfig, run_dir: str | Path, resume: str | Path | None = No
     best = run_dir / BEST
     return TrainResult(str(run_dir), str(last), str(best) if best.exists() else None, total_iters,
                        round(total_iters / iters_per_epoch, 3), test["accuracy"], test["nll"], best_valid, samples_png,
-                       seconds, remedies.recoveries)
+                       seconds, remedies.recoveries, list(remedies.applied))
 
 
-def _next_remedies(gc, remedies: Remedies) -> Remedies:
-    return Remedies(remedies.recoveries + 1,
-                    remedies.lr_scale * (gc.lr_factor if "lower_lr" in gc.remedies else 1.0),
-                    remedies.steps_scale * (gc.steps_factor if "more_steps" in gc.remedies else 1.0))
-
-
-def _describe(gc, remedies: Remedies, steps_before: int | None, sampler) -> str:
-    parts = []
-    if "more_steps" in gc.remedies and sampler is not None:
-        parts.append(f"sampler steps {steps_before} -> {sampler.steps}")
-    if "lower_lr" in gc.remedies:
-        parts.append(f"lr x{remedies.lr_scale:g}")
-    if "reset_buffer" in gc.remedies and sampler is not None:  # a run with a sampler has a buffer
-        parts.append("buffer reset")
-    return (", " + ", ".join(parts)) if parts else ", same settings, fresh noise"
-
-
-def _guard_status(gc, remedies: Remedies, sampler) -> str:
-    if not remedies.recoveries:
-        return "guard: ok"
-    steps = f", sampler steps {sampler.steps}" if sampler is not None else ""
-    return f"guard: {remedies.recoveries}/{gc.recoveries} recoveries{steps}, lr x{remedies.lr_scale:g}"
-
-
-def _give_up(problem: str, gc, remedies: Remedies, good_iter: int, snap: Path, last: Path, monitor) -> None:
-    if gc.on_divergence == "stop":
-        tried = "recovery is off (train.guard.on_divergence=stop)"
-    elif remedies.recoveries == 0:
-        tried = "recovery is off (train.guard.recoveries=0)"
-    else:
-        tried = (f"{remedies.recoveries} roll-back(s) to iteration {good_iter} did not hold "
-                 f"(train.guard.recoveries={gc.recoveries})")
-    start = f"resume from {last}" if last.exists() else "start again"
-    message = (f"training diverged at {problem}; {tried}. Last samples and loss history in {snap}. To continue, "
-               f"{start} with more sampler steps (sampler.steps=...), a lower optim.lr or more train.guard.recoveries")
-    monitor.write({"kind": "event", "message": message, "gave_up": True})  # the CLI prints it
-    raise TrainingDiverged(message)
-
-
-def train_step(model, objective, optimizer, x_lab, y_lab, x_data, amp=contextlib.nullcontext):
+def train_step(model, objective, optimizer, x_lab, y_lab, x_data, amp=contextlib.nullcontext, clip: float = 0.0):
     """One optimisation step: objective, backward, base step or SAM's two steps; returns the
     step's output. `amp()` wraps the forward passes only (bf16 autocast); backward runs outside it.
+    `clip` > 0 clips the gradient norm before each step (the guard's clip_grad remedy).
 
     SAM's second pass runs at θ + e on the same batches and the same samples (no resampling)
     with BatchNorm running statistics frozen ([SADA] Algorithm 1).
@@ -322,11 +294,15 @@ def train_step(model, objective, optimizer, x_lab, y_lab, x_data, amp=contextlib
         out = objective(model, x_lab, y_lab, x_data)
     optimizer.zero_grad(set_to_none=True)
     out.loss.backward()
+    if clip > 0:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
     if isinstance(optimizer, SAM):
         optimizer.first_step(zero_grad=True)
         with frozen_running_stats(model), amp():
             second = objective(model, x_lab, y_lab, x_data, chains=out.chains)
         second.loss.backward()
+        if clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
         optimizer.second_step()
     else:
         optimizer.step()
