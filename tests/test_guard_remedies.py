@@ -48,7 +48,7 @@ def _events(run_dir):
 
 @pytest.mark.parametrize("remedy", ["lower_momentum", "energy_l2", "clip_grad", "roll_back_further"])
 def test_a_remedy_acts_on_a_real_runaway_and_a_resume_after_the_rescue_is_bitwise(remedy, tmp_path):
-    guard = [f"train.guard.remedies=lower_lr,{remedy}", "train.guard.clip_norm=0.5"]
+    guard = [f"train.guard.remedies=lower_lr,{remedy}", "train.guard.clip_norm=0.5", "train.guard.momentum_factor=0.5"]
     if remedy == "roll_back_further":  # a warm-up delays the runaway past two snapshots, so there is one to go back to
         guard.append("optim.warmup_iters=8")
     full = train(load_config("quickstart", RUNAWAY + guard + ["train.max_iters=30"]), tmp_path / "full", quiet=True)

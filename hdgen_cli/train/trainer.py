@@ -96,6 +96,7 @@ def train(config: RunConfig, run_dir: str | Path, resume: str | Path | None = No
     objective.bind(model)
     classifies = model.has_classifier  # unsupervised heads (CLEL) get no accuracy
     optimizer = build_optimizer(cfg.optim, model.parameters())
+    momentum = base_momentum(optimizer)  # the config's own: read before a resume loads scaled param groups
     state = TrainingState(model, optimizer, buffer, objective, streams)  # what resume and roll-back restore
 
     tensorboard = None
@@ -130,8 +131,6 @@ def train(config: RunConfig, run_dir: str | Path, resume: str | Path | None = No
                            "starts afresh and the other ranks' chains from rank 0's buffer")
         start_iter, best_valid = ckpt.position.get("iteration", 0), ckpt.position.get("best_valid")
         remedies = Remedies.from_dict(ckpt.position.get("guard"))
-
-    momentum = base_momentum(optimizer)
 
     def apply_remedies() -> None:
         if sampler is not None:
