@@ -1,78 +1,185 @@
-"""The divergence suite: the small-profile runs on digits that diverge today, and controls that
-do not, each trained with the guard off (stop at the first divergence) or on (a remedy list).
+"""The divergence suite: runs on digits that diverge without the guard, trained with it on, against
+reference runs that do not diverge, plus two controls (docs/stability.md).
 
-    python benchmarks/divergence_suite.py --off                       # where and when each run diverges
-    python benchmarks/divergence_suite.py --remedies lower_momentum,roll_back_further
+    python benchmarks/divergence_suite.py                              # the default remedies
+    python benchmarks/divergence_suite.py --remedies lower_momentum,clip_grad
+    python benchmarks/divergence_suite.py --off                        # where each run diverges
     python benchmarks/divergence_suite.py --off --only jempp-m5-s1 --set optim.momentum=0   # a probe
 
-Per run it prints: the first divergence (iteration), the first logged iteration whose E gap
-(E(samples) - E(data)) is above 1 (the early sign: healthy runs stay near -0.3), the guard's
-recoveries, whether the run finished its schedule, test accuracy and the wall time. Runs go to
---out (default a temporary folder) and are trained one after another (the 2-core CPU).
+The runs: the small-profile runs that diverged in `hdgen bench --profile small --seeds 3` (JEM++
+PYLD-5-5 and PYLD-10-5 on all three seeds, SADA-JEM K=5 on seed 1) and JEM with the paper's
+10 000-slot replay buffer (the quickstart, seed 2). With the guard on it
+prints per run: the first divergence, the guard's early sign, recoveries, whether the run
+finished its schedule, test accuracy and ECE, the reference accuracy (the configuration's
+non-diverging seeds, or for JEM++, none of whose seeds finish, the same seed with
+`model.norm=none`), the iterations the roll-backs re-ran and the wall time. Each control is
+trained guard off and guard on and must come out bitwise equal. Runs go to --out (default a
+temporary folder), one after another (the 2-core CPU).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
+import torch
+
 from hdgen_cli.bench.profiles import load_profile
+from hdgen_cli.config import load_config
+from hdgen_cli.data import make_splits
+from hdgen_cli.evaluation.calibration import calibration
+from hdgen_cli.loading import load_model
 from hdgen_cli.train import train
+from hdgen_cli.train.checkpoint import load_checkpoint
 from hdgen_cli.train.guard import TrainingDiverged
 
-# (preset, seed): the runs that diverged in `hdgen bench --profile small --seeds 3`, then the controls.
-DIVERGING = [("jempp-m5", 1), ("jempp-m5", 2), ("jempp-m5", 3), ("jempp-m10", 1), ("jempp-m10", 2),
-             ("jempp-m10", 3), ("sada-jem-k5", 1)]
-CONTROLS = [("sada-jem-k5", 2), ("sada-jem-k5", 3)]
+OFF = ["train.guard.on_divergence=stop"]
 
 
-def run_one(preset: str, seed: int, out: Path, guard: list[str], extra: list[str]) -> dict:
-    cfg = load_profile("small").config(preset, ["data.name=digits", f"train.seed={seed}", "train.log_every=5",
-                                                *guard, *extra])
-    t0, row = time.perf_counter(), {"run": f"{preset}-s{seed}"}
+@dataclass(frozen=True)
+class Case:
+    name: str
+    preset: str
+    seed: int
+    overrides: tuple[str, ...] = ()
+    small: bool = True             # the small bench profile on digits, or the preset as it is
+    twin: tuple[str, ...] = ()     # the reference: this seed with these overrides ...
+    reference_seeds: tuple[int, ...] = ()  # ... or these seeds of the same configuration
+
+    def config(self, extra: list[str], seed: int | None = None):
+        args = [f"train.seed={seed or self.seed}", *self.overrides, *extra]
+        if self.small:
+            return load_profile("small").config(self.preset, ["data.name=digits", "train.log_every=5", *args])
+        return load_config(self.preset, args)
+
+    def folder(self, seed: int) -> str:
+        return self.name.rsplit("-s", 1)[0] + f"-s{seed}"
+
+
+def _small(preset: str, seed: int, **kw) -> Case:
+    return Case(f"{preset}-s{seed}", preset, seed, **kw)
+
+
+NORM_FREE = {"twin": ("model.norm=none",)}
+DIVERGING = [*(_small(p, s, **NORM_FREE) for p in ("jempp-m5", "jempp-m10") for s in (1, 2, 3)),
+             _small("sada-jem-k5", 1, reference_seeds=(2, 3)),
+             Case("jem-buffer10k-s2", "quickstart", 2, ("sampler.buffer.size=10000",), small=False,
+                  reference_seeds=(1,))]
+CONTROLS = [_small("sada-jem-k5", 2), _small("sada-jem-k5", 3)]
+
+
+def run_one(cfg, out: Path) -> dict:
+    t0, row = time.perf_counter(), {}
     try:
         result = train(cfg, out, quiet=True)
-        row.update(finished=True, accuracy=result.test_accuracy, recoveries=result.recoveries,
-                   remedies=",".join(result.remedies))
+        row.update(finished=True, accuracy=result.test_accuracy, remedies=",".join(result.remedies))
+        loaded = load_model(out, device="cpu")
+        row["ece"] = calibration(loaded.model, make_splits(cfg.data).test, cfg.data.pixel_range)["ece"]
     except TrainingDiverged:
-        row.update(finished=False, accuracy=None)
+        row.update(finished=False, accuracy=None, ece=None)
     row["seconds"] = round(time.perf_counter() - t0, 1)
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if line.strip()]
-    events = [r for r in records if "divergence" in r or r.get("gave_up")]
-    row["diverged_at"] = ([int(r["divergence"].split(":")[0].split()[1]) for r in events if "divergence" in r]
-                          or [None])[0]
-    if not row["finished"]:
-        row["recoveries"] = sum(1 for r in events if "divergence" in r)
-        row["diverged_at"] = row["diverged_at"] or int(events[-1]["message"].split("iteration ")[1].split(":")[0])
-    gaps = [r["iter"] for r in records if r.get("kind") == "train" and r.get("gap", 0) > 1]
-    row["gap_over_1"] = gaps[0] if gaps else None
+    rolls = [r for r in records if "divergence" in r]
+    gave_up = [r for r in records if r.get("gave_up")]
+    row["recoveries"] = len(rolls)
+    row["rerun"] = sum(r["iter"] - r["rolled_back_to"] for r in rolls)  # iterations trained twice
+    firsts = [int(r["divergence"].split(":")[0].split()[1]) for r in rolls]
+    if gave_up and not firsts:
+        firsts = [int(gave_up[-1]["message"].split("iteration ")[1].split(":")[0])]
+    row["diverged_at"] = firsts[0] if firsts else None
+    row["early_sign"] = next((r["iter"] for r in records if "early_sign" in r), None)
     return row
+
+
+def reference_run(cfg, folder: Path) -> float | None:
+    """A reference run's test accuracy; one already trained in `folder` (a finished log) is read."""
+    log = folder / "metrics.jsonl"
+    if log.is_file():
+        done = [json.loads(line) for line in log.read_text().splitlines() if '"test_accuracy"' in line]
+        if done:
+            return done[-1]["test_accuracy"]
+    row = run_one(cfg, folder)
+    return row["accuracy"] if row["finished"] else None
+
+
+def reference(case: Case, root: Path, refs: Path, extra: list[str]) -> tuple[float | None, str]:
+    """The reference accuracy: the twin's, or the mean over the reference seeds (a control trained
+    in `root` this time is read from there)."""
+    if case.twin:
+        return reference_run(case.config(OFF + extra + list(case.twin)), refs / f"{case.name}-twin"), \
+            " ".join(case.twin) + " twin"
+    accs = [reference_run(case.config(OFF + extra, seed), (root if (root / case.folder(seed)).is_dir() else refs)
+                          / case.folder(seed)) for seed in case.reference_seeds]
+    accs = [a for a in accs if a is not None]
+    seeds = ",".join(map(str, case.reference_seeds))
+    return (statistics.mean(accs) if accs else None), f"seed(s) {seeds}"
+
+
+def _cell(value, fmt="{:.4f}") -> str:
+    return "-" if value is None else fmt.format(value)
+
+
+def bitwise_equal(a: Path, b: Path) -> bool:
+    ta, tb = load_checkpoint(a).tensors, load_checkpoint(b).tensors
+    keep = ("model.", "optim.", "buffer.")
+    return ta.keys() == tb.keys() and all(torch.equal(ta[k], tb[k]) for k in ta if k.startswith(keep))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--off", action="store_true", help="guard off: stop at the first divergence")
-    parser.add_argument("--remedies", default="more_steps,lower_lr", help="train.guard.remedies when the guard is on")
-    parser.add_argument("--only", default="", help="comma-separated run names (preset-sSEED)")
+    parser.add_argument("--remedies", default=None, help="train.guard.remedies (default: the config's default)")
+    parser.add_argument("--only", default="", help="comma-separated run names (as the table prints them)")
     parser.add_argument("--set", nargs="*", default=[], help="extra key=value overrides for every run (probes)")
     parser.add_argument("--out", default=None)
+    parser.add_argument("--references", default=None, help="where the reference runs are (or go; default --out): "
+                                                          "ones already trained there (with the same --set) are read")
     args = parser.parse_args()
-    guard = ["train.guard.on_divergence=stop"] if args.off else [f"train.guard.remedies={args.remedies}"]
+    guard = OFF if args.off else ([f"train.guard.remedies={args.remedies}"] if args.remedies else [])
     root = Path(args.out or tempfile.mkdtemp(prefix="divergence-suite-"))
-    runs = [(p, s) for p, s in DIVERGING + CONTROLS if not args.only or f"{p}-s{s}" in args.only.split(",")]
-    print(f"guard {'off' if args.off else 'on: ' + args.remedies}; overrides {args.set or 'none'}; runs in {root}")
-    print("| run | diverged at | gap > 1 at | recoveries | finished | accuracy | seconds |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    refs = Path(args.references or root)
+    chosen = [c for c in DIVERGING + CONTROLS if not args.only or c.name in args.only.split(",")]
+    print(f"guard {'off' if args.off else 'on: ' + (args.remedies or 'default remedies')}; overrides "
+          f"{args.set or 'none'}; runs in {root}")
     t0 = time.perf_counter()
-    for preset, seed in runs:
-        row = run_one(preset, seed, root / f"{preset}-s{seed}", guard, args.set)
-        acc = "-" if row["accuracy"] is None else f"{row['accuracy']:.4f}"
-        print(f"| {row['run']} | {row['diverged_at'] or '-'} | {row['gap_over_1'] or '-'} | {row['recoveries']} | "
-              f"{'yes' if row['finished'] else 'no'} | {acc} | {row['seconds']} |", flush=True)
-    print(f"total {time.perf_counter() - t0:.0f} s")
+    if args.off:
+        print("| run | diverged at | early sign at | finished | accuracy | ECE | seconds |\n" + "| --- " * 7 + "|")
+        for case in chosen:
+            row = run_one(case.config(OFF + args.set), root / case.name)
+            print(f"| {case.name} | {_cell(row['diverged_at'], '{}')} | {_cell(row['early_sign'], '{}')} | "
+                  f"{'yes' if row['finished'] else 'no'} | {_cell(row['accuracy'])} | {_cell(row['ece'])} | "
+                  f"{row['seconds']} |", flush=True)
+        print(f"total {time.perf_counter() - t0:.0f} s")
+        return
+
+    controls = {}
+    for case in [c for c in chosen if c in CONTROLS]:
+        on = run_one(case.config(guard + args.set), root / case.name)  # also a reference of its preset's seed 1
+        run_one(case.config(OFF + args.set), root / f"{case.name}-off")
+        on["bitwise"] = bitwise_equal(root / case.name, root / f"{case.name}-off")
+        controls[case.name] = on
+    print("| run | diverged at | early sign at | recoveries | finished | accuracy | ECE | reference accuracy | "
+          "within 2 points | iterations re-run | seconds |\n" + "| --- " * 11 + "|")
+    rescued, diverging = 0, [c for c in chosen if c in DIVERGING]
+    for case in diverging:
+        row = run_one(case.config(guard + args.set), root / case.name)
+        ref, what = reference(case, root, refs, args.set)
+        close = row["finished"] and ref is not None and row["accuracy"] >= ref - 0.02
+        rescued += bool(close and row["recoveries"] <= 3)
+        print(f"| {case.name} | {_cell(row['diverged_at'], '{}')} | {_cell(row['early_sign'], '{}')} | "
+              f"{row['recoveries']} | {'yes' if row['finished'] else 'no'} | {_cell(row['accuracy'])} | "
+              f"{_cell(row['ece'])} | {_cell(ref)} ({what}) | {'yes' if close else 'no'} | {row['rerun']} | "
+              f"{row['seconds']} |", flush=True)
+    for name, c in controls.items():
+        print(f"| {name} (control) | {_cell(c['diverged_at'], '{}')} | {_cell(c['early_sign'], '{}')} | "
+              f"{c['recoveries']} | {'yes' if c['finished'] else 'no'} | {_cell(c['accuracy'])} | {_cell(c['ece'])} "
+              f"| - | bitwise equal to guard off: {'yes' if c['bitwise'] else 'NO'} | {c['rerun']} | {c['seconds']} |")
+    print(f"rescued within 2 points: {rescued} of {len(diverging)}; total {time.perf_counter() - t0:.0f} s")
 
 
 if __name__ == "__main__":

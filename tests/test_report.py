@@ -71,6 +71,7 @@ def test_markdown_summary(runs, capsys):
     assert run(["report", str(first), str(second), "--format", "md", "--out", str(first / "r.md")]) == 0
     text = (first / "r.md").read_text()
     assert text.startswith("# hdgen report") and "| run | method |" in text and "divergence(s); at iteration" in text
+    assert "roll-back(s), rescued; remedies lower_lr" in text  # the result says it was obtained with a remedy
 
 
 BROWSERS = [b for b in ("chromium", "chromium-browser", "google-chrome") if shutil.which(b)]

@@ -123,7 +123,9 @@ def _train(run_dir: Path, cfg: RunConfig) -> dict:
             "checkpoint_iteration": evaluated,  # what the evaluation reads: a diverged run's last good checkpoint
             "resumed_at": start or None, "s_per_iter": seconds / max(done, 1), "cpu_s_per_iter": cpu / max(done, 1),
             "train_seconds": seconds if not start else None, "peak_memory_mb": memory.peak_mb,
-            "divergences": divergences, "recoveries": result.recoveries if result else None}
+            "divergences": divergences, "recoveries": result.recoveries if result else None,
+            "rescued": bool(result and result.recoveries),  # diverged, rolled back, remedied and finished
+            "remedies": list(result.remedies) if result else sorted({r for e in events for r in e.get("applied", [])})}
 
 
 def run_bench(spec: BenchSpec, quiet: bool = False) -> dict:

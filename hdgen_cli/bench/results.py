@@ -25,6 +25,7 @@ def _run_values(result: dict) -> dict[str, float]:
     values = {k: v for k, v in result.get("metrics", {}).items() if isinstance(v, (int, float)) and v is not None}
     values.update({k: train[k] for k in COST if isinstance(train.get(k), (int, float))})
     values["diverged"] = 1.0 if train.get("status") == "diverged" else 0.0
+    values["rescued"] = 1.0 if train.get("rescued") else 0.0
     return values
 
 
@@ -70,6 +71,13 @@ def _cell(summary: dict, preset: str, key: str, scale: float = 1.0, digits: int 
     return text + (f" ± {s['std'] * scale:.{digits}f}" if s["n"] > 1 else "")
 
 
+def _remedies(results: dict, preset: str) -> str:
+    """The guard's remedies any run of `preset` applied: a result obtained with one says so."""
+    used = sorted({x for run in results["runs"] if run.get("preset") == preset
+                   for x in run.get("train", {}).get("remedies") or []})
+    return ", ".join(used) or "none"
+
+
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     return ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)] + ["| " + " | ".join(r) + " |" for r in rows]
 
@@ -103,11 +111,11 @@ def markdown(r: dict) -> str:
               "runs, so the cost claims read the interleaved step times: after the grid, every round times one "
               "training step of every method back to back (median ± std over rounds).", ""]
     lines += _table(["method", "step s (interleaved)", "s/iter in the run (wall)", "CPU s/iter", "train s (wall)", "peak MB",
-                     "divergences", "diverged runs"],
+                     "divergences", "rescued runs", "diverged runs", "remedies applied"],
                     [[m, _cell(s, m, "step_seconds", 1, 3), _cell(s, m, "s_per_iter", 1, 3), _cell(s, m, "cpu_s_per_iter", 1, 3),
                       _cell(s, m, "train_seconds", 1, 0),
                       _cell(s, m, "peak_memory_mb", 1, 0), _cell(s, m, "divergences", 1, 1),
-                      _cell(s, m, "diverged", 1, 1)] for m in presets])
+                      _cell(s, m, "rescued", 1, 1), _cell(s, m, "diverged", 1, 1), _remedies(r, m)] for m in presets])
     lines += ["", "## Claims", "", "Verdict rule: the difference of means must lie in the claimed direction by more "
               "than the claim's minimum effect and by more than 2 standard errors of the difference (seed spread); "
               "'does not hold' when even the upper 2-SE bound falls short. See docs/bench.md.", ""]

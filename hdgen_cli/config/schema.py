@@ -182,18 +182,20 @@ class GuardConfig(Section):
     on_divergence: Literal["recover", "stop"] = Field(
         "recover", description="recover: roll back to the last good state and apply the remedies; stop: exit 3")
     recoveries: int = Field(3, ge=0, description="roll-backs allowed before giving up with exit code 3")
-    remedies: list[Literal["more_steps", "lower_lr", "reset_buffer", "lower_momentum", "energy_l2", "clip_grad",
-                           "roll_back_further"]] = Field(
-        ["more_steps", "lower_lr"], description="applied at every roll-back (more sampler steps: the JEM authors' advice); "
-                                                "docs/stability.md says what each does and when it helps")
+    remedies: list[Literal["more_steps", "lower_lr", "reset_buffer", "lower_momentum", "energy_l2", "clip_grad"]] = Field(
+        ["lower_momentum", "energy_l2"], description="applied at every roll-back; docs/stability.md says what each "
+                                                     "does and what the default pair rescued")
     steps_factor: float = Field(2.0, ge=1, description="more_steps multiplies the sampler steps by this")
     lr_factor: float = Field(0.5, gt=0, lt=1, description="lower_lr multiplies the learning rate by this")
-    momentum_factor: float = Field(0.0, ge=0, lt=1, description="lower_momentum multiplies the optimizer's momentum "
+    momentum_factor: float = Field(0.5, ge=0, lt=1, description="lower_momentum multiplies the optimizer's momentum "
                                                                "(SGD momentum, Adam beta1) by this")
     l2_weight: float = Field(0.1, gt=0, description="energy_l2 adds this weight of the energy-magnitude penalty "
                                                     "(objective.l2_form; JEM-family objectives)")
     clip_norm: float = Field(1.0, gt=0, description="clip_grad clips the parameters' gradient norm to this")
     snapshot_every: int = Field(100, ge=1, description="iterations between the in-memory good states rolled back to")
+    early_rise: float = Field(1.0, ge=0, description="the early sign: the logged E gap this far above the median of "
+                                                     "its last 20 values; while raised no new good state is kept "
+                                                     "(0: off)")
 
     @field_validator("remedies", mode="before")
     @classmethod

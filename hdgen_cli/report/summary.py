@@ -6,7 +6,7 @@ from __future__ import annotations
 from hdgen_cli.progress import clock
 from hdgen_cli.report.collect import RunData
 
-COLUMNS = ["run", "method", "data", "iterations", "train time", "accuracy", "ECE", "OOD AUROC", "robust accuracy", "FID"]
+COLUMNS = ["run", "method", "data", "iterations", "train time", "guard", "accuracy", "ECE", "OOD AUROC", "robust accuracy", "FID"]
 
 
 def _eps(e: float) -> str:
@@ -33,6 +33,11 @@ def row(run: RunData) -> dict[str, str]:
     out["iterations"] = str(last_iter) if last_iter else ""
     if finished:
         out["train time"] = clock(sum(e["seconds"] for e in finished))
+    rolls = [e for e in run.events if "divergence" in e]
+    if rolls:  # a result obtained with the guard's remedies says so
+        gave_up = any(e.get("gave_up") for e in run.events)
+        out["guard"] = (f"{len(rolls)} roll-back(s), {'gave up' if gave_up else 'rescued'}; remedies "
+                        + (", ".join(rolls[-1].get("applied") or []) or "none"))
     evaluated = run.latest("evaluate")
     tested = [e for e in run.events if e.get("test_accuracy") is not None]
     if evaluated and evaluated.get("accuracy") is not None:

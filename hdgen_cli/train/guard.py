@@ -3,8 +3,8 @@
 Every step is watched on the device with no host sync: a non-finite or too large loss, |E(data)|
 or |E(samples)| above `energy_limit`, or |E(samples) - E(data)| above `gap_limit` raise a flag.
 At check points (every log line, every epoch end, the last step) the trainer reads the flag
-once. A raised flag means: roll back to the last good state kept in memory (or the one before
-it, `roll_back_further`), apply the remedies, reseed, and go on. After `recoveries` roll-backs,
+once. A raised flag means: roll back to the last good state kept in memory (none is kept while
+the early sign is raised, so it predates the rise), apply the remedies, reseed, and go on. After `recoveries` roll-backs,
 or with `on_divergence=stop`, it writes a `diverged.safetensors` snapshot (the last samples and
 the loss history) and exits with code 3. The official codes crash, assert or silently return here.
 
@@ -67,6 +67,52 @@ class Remedies:
             self.applied + [r for r in gc.remedies if r not in self.applied])
 
 
+class EarlySign:
+    """The early sign of a runaway (docs/stability.md): the logged E gap, E(samples) - E(data),
+    rising more than `rise` above the median of the last `window` logged gaps. A healthy run's gap
+    moves by a tenth of that; a runaway's passes it 15-40 iterations before the gap limit. While
+    it is raised the trainer keeps no new good states, so a roll-back lands before the rise.
+    Its history is saved in checkpoints, so a resumed run raises it where the first one did."""
+
+    MIN_HISTORY = 5  # log lines before the sign can be raised (the baseline needs a few)
+
+    def __init__(self, rise: float, window: int = 20, history: list | None = None):
+        self.rise, self.window = rise, window
+        self.history = [(int(i), float(g)) for i, g in (history or [])][-window:]  # (iteration, gap)
+        self.raised = False
+
+    def update(self, iteration: int, gap: float | None) -> float | None:
+        """Fold in one logged gap; returns its rise above the baseline when this raises the sign."""
+        if gap is None or not self.rise or not math.isfinite(gap):
+            return None
+        was = self.raised
+        gaps = [g for _, g in self.history]
+        baseline = _median(gaps) if len(gaps) >= self.MIN_HISTORY else None
+        self.raised = baseline is not None and gap - baseline > self.rise
+        self.history = (self.history + [(iteration, gap)])[-self.window:]
+        return gap - baseline if self.raised and not was else None
+
+    def roll_back(self, iteration: int) -> None:
+        """Forget what was logged after the state the run rolls back to."""
+        self.history = [(i, g) for i, g in self.history if i <= iteration]
+        self.raised = False
+
+    def to_dict(self) -> dict:
+        return {"history": [list(h) for h in self.history], "raised": self.raised}
+
+    @classmethod
+    def from_dict(cls, rise: float, d: dict | None) -> "EarlySign":
+        sign = cls(rise, history=(d or {}).get("history"))
+        sign.raised = bool((d or {}).get("raised", False))
+        return sign
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
 def scaled_steps(steps: int, scale: float) -> int:
     return max(1, math.ceil(steps * scale - 1e-9))
 
@@ -85,8 +131,7 @@ def base_momentum(optimizer) -> list[float]:
     return [g["betas"][0] if "betas" in g else g.get("momentum", 0.0) for g in optimizer.param_groups]
 
 
-def describe(gc: GuardConfig, remedies: Remedies, steps_before: int | None, steps_now: int | None,
-             further: bool) -> str:
+def describe(gc: GuardConfig, remedies: Remedies, steps_before: int | None, steps_now: int | None) -> str:
     """What a roll-back changed, for its event line."""
     on, parts = set(gc.remedies), []
     if "more_steps" in on and steps_now is not None:
@@ -101,8 +146,6 @@ def describe(gc: GuardConfig, remedies: Remedies, steps_before: int | None, step
         parts.append(f"gradient norm clipped at {remedies.clip_norm:g}")
     if "reset_buffer" in on and steps_now is not None:  # a run with a sampler has a buffer
         parts.append("buffer reset")
-    if further:
-        parts.append("one snapshot further back")
     return (", " + ", ".join(parts)) if parts else ", same settings, fresh noise"
 
 

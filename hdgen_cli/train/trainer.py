@@ -24,8 +24,8 @@ from hdgen_cli.optim import SAM, build_optimizer, lr_at
 from hdgen_cli.parts import DataInfo, build_buffer, build_model, build_sampler, resolve_device
 from hdgen_cli.train.checkpoint import BEST, LAST, load_checkpoint, load_model_state, save_checkpoint
 from hdgen_cli.train.fastpath import autocast, prepare_model, use_channels_last
-from hdgen_cli.train.guard import (DivergenceGuard, Remedies, base_momentum, describe, give_up, guard_status,
-                                   scaled_steps, set_momentum)
+from hdgen_cli.train.guard import (DivergenceGuard, EarlySign, Remedies, base_momentum, describe, give_up,
+                                   guard_status, scaled_steps, set_momentum)
 from hdgen_cli.train.monitor import Monitor
 from hdgen_cli.train.outputs import write_grid
 from hdgen_cli.train.state import Captured, TrainingState, per_rank
@@ -115,6 +115,7 @@ def train(config: RunConfig, run_dir: str | Path, resume: str | Path | None = No
 
     # ------------------------------------------------------------------ 3. resume
     start_iter, best_valid, remedies, resume_note = 0, None, Remedies(), ""
+    early = EarlySign(gc.early_rise)
     if resume is not None:
         ckpt = load_checkpoint(resume)
         load_model_state(model, ckpt)  # names the mismatch when the checkpoint is another model's
@@ -131,6 +132,7 @@ def train(config: RunConfig, run_dir: str | Path, resume: str | Path | None = No
                            "starts afresh and the other ranks' chains from rank 0's buffer")
         start_iter, best_valid = ckpt.position.get("iteration", 0), ckpt.position.get("best_valid")
         remedies = Remedies.from_dict(ckpt.position.get("guard"))
+        early = EarlySign.from_dict(gc.early_rise, ckpt.position.get("early_sign"))
 
     def apply_remedies() -> None:
         if sampler is not None:
@@ -155,14 +157,14 @@ def train(config: RunConfig, run_dir: str | Path, resume: str | Path | None = No
                 captured = Captured(captured.iteration, {**captured.tensors, **others}, captured.optim_meta)
         if main:
             position = {"iteration": captured.iteration, "epoch": captured.iteration / iters_per_epoch,
-                        "best_valid": best_valid, "guard": remedies.to_dict(), "world_size": dist.world_size()}
+                        "best_valid": best_valid, "guard": remedies.to_dict(), "early_sign": early.to_dict(),
+                        "world_size": dist.world_size()}
             for name in names:
                 save_checkpoint(run_dir / name, captured, config=cfg, info=info, position=position)
 
     # ------------------------------------------------------------------ 4. loop
     guard = DivergenceGuard(gc)
     good = state.capture(start_iter)  # the last good state: what a divergence rolls back to
-    older = None  # the good state before it (roll_back_further: the last one may already be on the way out)
     with Monitor(run_dir / "metrics.jsonl" if main else None, quiet=quiet or not main, total_iters=total_iters,
                  tensorboard=tensorboard) as monitor:
         monitor.status = guard_status(gc, remedies, sampler.steps if sampler else None)
@@ -202,15 +204,13 @@ def train(config: RunConfig, run_dir: str | Path, resume: str | Path | None = No
                             monitor)
                 remedies = remedies.next(gc)
                 before = sampler.steps if sampler is not None else None
-                further = "roll_back_further" in gc.remedies and older is not None
-                if further:
-                    good, older = older, None
                 state.restore(good, "the last good state")
+                early.roll_back(good.iteration)
                 torch.manual_seed(tc.seed + rank + 7919 * remedies.recoveries)  # fresh noise after the roll-back
                 if "reset_buffer" in gc.remedies and buffer is not None:
                     buffer.reset()
                 apply_remedies()
-                what = describe(gc, remedies, before, sampler.steps if sampler is not None else None, further)
+                what = describe(gc, remedies, before, sampler.steps if sampler is not None else None)
                 monitor.event(f"divergence at {problem}; rolled back to iteration {good.iteration}{what} "
                               f"(recovery {remedies.recoveries} of {gc.recoveries})",
                               {"iter": it, "divergence": problem, "rolled_back_to": good.iteration, **remedies.to_dict()})
@@ -222,7 +222,12 @@ def train(config: RunConfig, run_dir: str | Path, resume: str | Path | None = No
                 record = {"iter": it, "epoch": round(it / iters_per_epoch, 3), "lr": lr}
                 record.update(dist.mean_across_ranks(values))
                 guard.record_loss(record["loss"])
-                monitor.step(record)
+                monitor.step(record)  # adds the E gap
+                rise = early.update(it, record.get("gap"))
+                if rise is not None:
+                    monitor.event(f"early sign at iteration {it}: E gap {record['gap']:.3g}, {rise:.3g} above its "
+                                  f"recent median; no new good state until it settles (the last: iteration "
+                                  f"{good.iteration})", {"iter": it, "early_sign": rise})
 
             # -------------------------------------------------------------- 4b. epoch end, checkpoints
             writes = [LAST] if periodic else []  # mid-epoch: the state as it is (no calibration)
@@ -252,11 +257,13 @@ def train(config: RunConfig, run_dir: str | Path, resume: str | Path | None = No
                         best_valid = valid["accuracy"]
                     monitor.event(f"epoch {done_epochs}: valid accuracy {valid['accuracy']:.4f}",
                                   {"iter": it, "valid_accuracy": valid["accuracy"], "valid_nll": valid["nll"]})
-            if writes:  # a checkpoint is a good state too
-                good, older = state.capture(it), good
-                save(writes, good)
-            if it - good.iteration >= gc.snapshot_every:
-                good, older = state.capture(it), good
+            if writes:
+                captured = state.capture(it)
+                save(writes, captured)
+                if not early.raised:  # a checkpoint is a good state too, unless the early sign is up
+                    good = captured
+            if it - good.iteration >= gc.snapshot_every and not early.raised:
+                good = state.capture(it)
 
         # -------------------------------------------------------------- 5. finish
         # The loop's last iteration already wrote it; only a resume with nothing left to do has not.
