@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import tempfile
 import time
@@ -74,6 +75,7 @@ CONTROLS = [_small("sada-jem-k5", 2), _small("sada-jem-k5", 3)]
 
 
 def run_one(cfg, out: Path) -> dict:
+    shutil.rmtree(out, ignore_errors=True)  # a run folder trained again would append to its old log
     t0, row = time.perf_counter(), {}
     try:
         result = train(cfg, out, quiet=True)
@@ -97,9 +99,9 @@ def run_one(cfg, out: Path) -> dict:
 
 
 def reference_run(cfg, folder: Path) -> float | None:
-    """A reference run's test accuracy; one already trained in `folder` (a finished log) is read."""
-    log = folder / "metrics.jsonl"
-    if log.is_file():
+    """A reference run's test accuracy; one already trained in `folder` with this config is read."""
+    log, saved = folder / "metrics.jsonl", folder / "config.json"
+    if log.is_file() and saved.is_file() and json.loads(saved.read_text()) == json.loads(cfg.model_dump_json()):
         done = [json.loads(line) for line in log.read_text().splitlines() if '"test_accuracy"' in line]
         if done:
             return done[-1]["test_accuracy"]
@@ -138,7 +140,7 @@ def main() -> None:
     parser.add_argument("--set", nargs="*", default=[], help="extra key=value overrides for every run (probes)")
     parser.add_argument("--out", default=None)
     parser.add_argument("--references", default=None, help="where the reference runs are (or go; default --out): "
-                                                          "ones already trained there (with the same --set) are read")
+                                                          "ones already trained there with the same config are read")
     args = parser.parse_args()
     guard = OFF if args.off else ([f"train.guard.remedies={args.remedies}"] if args.remedies else [])
     root = Path(args.out or tempfile.mkdtemp(prefix="divergence-suite-"))

@@ -46,6 +46,8 @@ def test_tiny_grid_runs_end_to_end(tiny_bench):
     assert {c["id"] for c in results["claims"]} == {c.id for c in CLAIMS}
     text = (out / "results.md").read_text()
     assert "## Claims" in text and "jem-family-ece" in text and "model.width" in text
+    assert "| rescued runs | diverged runs | remedies applied |" in text  # the cost table counts rescues
+    assert all(r["train"]["rescued"] is False and r["train"]["remedies"] == [] for r in results["runs"])
     page = (out / "report.html").read_text()  # hdgen report's page over the grid
     assert results["report"] == str(out / "report.html") and "softmax-s1" in page and "jem-s1" in page
 

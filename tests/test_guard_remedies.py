@@ -10,7 +10,7 @@ from hdgen_cli.config import load_config
 from hdgen_cli.config.schema import GuardConfig
 from hdgen_cli.train import train
 from hdgen_cli.train.checkpoint import load_checkpoint
-from hdgen_cli.train.guard import EarlySign, Remedies, base_momentum, set_momentum
+from hdgen_cli.train.guard import EarlySign, Remedies, base_momentum, describe, set_momentum
 from tests.conftest import TINY
 
 # Adam at lr 1 really runs away within a few steps (no injected NaN); lower_lr at x0.001 brings the
@@ -52,7 +52,7 @@ def test_a_remedy_acts_on_a_real_runaway_and_a_resume_after_the_rescue_is_bitwis
     full = train(load_config("quickstart", RUNAWAY + guard + ["train.max_iters=30"]), tmp_path / "full", quiet=True)
     assert full.recoveries >= 1 and full.iterations == 30 and remedy in full.remedies
     events, records = _events(tmp_path / "full")
-    words = {"lower_momentum": "momentum x0", "energy_l2": "energy L2 0.1", "clip_grad": "clipped at 0.5"}[remedy]
+    words = {"lower_momentum": "momentum x0.5", "energy_l2": "energy L2 0.1", "clip_grad": "clipped at 0.5"}[remedy]
     assert any(words in e["message"] for e in events[1:] or events) and remedy in events[-1]["applied"]
     if remedy == "energy_l2":  # the penalty is in the loss from the roll-back on (the quickstart has none)
         assert all("l2" in r for r in records if r["iter"] > events[0]["iter"])
@@ -92,3 +92,47 @@ def test_the_early_sign_rises_on_a_gap_above_its_running_median_and_rolls_back_w
     off = EarlySign(rise=0.0)
     assert all(off.update(i, 10.0 * i) is None for i in range(30)) and not off.raised
     assert EarlySign(1.0).update(0, 5.0) is None  # no baseline yet
+    raised = EarlySign.from_dict(1.0, again.to_dict())
+    before = list(raised.history)
+    assert raised.update(120, float("nan")) is None and raised.history == before and raised.raised  # NaN: ignored
+    assert not EarlySign.from_dict(0.0, again.to_dict()).raised  # a resume that turns the sign off clears it
+    turned_off = EarlySign.from_dict(1.0, again.to_dict())
+    turned_off.rise = 0.0
+    assert turned_off.update(125, 0.0) is None and not turned_off.raised
+
+
+def test_the_default_remedies_rescue_a_real_jempp_runaway_rolling_back_to_before_the_early_sign(tmp_path, monkeypatch):
+    """JEM++ PYLD-5 on digits, seed 1 (the divergence suite's first run, ~20 s): the E gap rises
+    after ~200 iterations; the early sign goes up first, the roll-back lands before it, and the
+    default remedies carry the run to the end of its schedule."""
+    from hdgen_cli.bench.profiles import load_profile
+
+    import hdgen_cli.train.trainer as trainer
+
+    cfg = load_profile("small").config("jempp-m5", ["data.name=digits", "train.seed=1", "train.log_every=5"])
+    written, save = [], trainer.save_checkpoint
+
+    def recording(path, captured, **kw):
+        written.append((path.name, kw["position"]["iteration"]))
+        return save(path, captured, **kw)
+
+    monkeypatch.setattr(trainer, "save_checkpoint", recording)
+    result = train(cfg, tmp_path, quiet=True)
+    lines = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    signs = [r for r in lines if "early_sign" in r]
+    rolls = [r for r in lines if "divergence" in r]
+    assert result.epochs == cfg.train.epochs and 1 <= result.recoveries <= 3  # the whole schedule
+    assert result.remedies == ["lower_momentum", "energy_l2"] and result.test_accuracy > 0.9
+    assert signs and signs[0]["iter"] < rolls[0]["iter"] and rolls[0]["rolled_back_to"] < signs[0]["iter"]
+    assert load_checkpoint(tmp_path).position["early_sign"]["history"]  # saved for an exact resume
+    # No last.safetensors is written while the sign is up (a resume from it would roll back elsewhere).
+    assert written and not [i for name, i in written if name == "last.safetensors"
+                            and signs[0]["iter"] <= i < rolls[0]["iter"]]
+
+
+def test_a_roll_back_event_says_when_energy_l2_has_no_term_to_weight():
+    gc = GuardConfig(remedies=["lower_momentum", "energy_l2"])
+    remedies = Remedies().next(gc)
+    assert describe(gc, remedies, None, None) == ", momentum x0.5, energy L2 0.1"
+    assert "energy L2: none in this objective, not applied" in describe(gc, remedies, None, None, energy_penalty=False)
+    assert Remedies().next(gc, energy_penalty=False).applied == ["lower_momentum"]  # reports do not claim it

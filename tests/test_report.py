@@ -86,3 +86,16 @@ def test_the_page_renders_in_headless_chromium(runs, tmp_path):
     for section in SECTIONS:
         assert f'id="{section}"' in dom
     assert len(_images(dom)) >= 6
+
+
+def test_the_guard_cell_says_how_a_run_with_roll_backs_ended():
+    from hdgen_cli.report.summary import guard_cell
+
+    roll = {"divergence": "iteration 9: |E gap| 20 > 1e+01", "iter": 10, "applied": ["lower_momentum", "energy_l2"]}
+    done, gave_up = {"seconds": 3.0, "iter": 40}, {"gave_up": True, "message": "training diverged"}
+    assert guard_cell([]) == "" and guard_cell([done]) == ""
+    assert guard_cell([roll, done]) == "1 roll-back(s), rescued; remedies lower_momentum, energy_l2"
+    assert guard_cell([roll, roll, gave_up]).startswith("2 roll-back(s), gave up")
+    assert guard_cell([roll]).startswith("1 roll-back(s), unfinished")  # killed after its roll-back
+    assert guard_cell([gave_up]) == "0 roll-back(s), gave up"  # on_divergence=stop
+    assert guard_cell([roll, gave_up, done]).startswith("1 roll-back(s), rescued")  # resumed and finished

@@ -125,7 +125,8 @@ def _train(run_dir: Path, cfg: RunConfig) -> dict:
             "train_seconds": seconds if not start else None, "peak_memory_mb": memory.peak_mb,
             "divergences": divergences, "recoveries": result.recoveries if result else None,
             "rescued": bool(result and result.recoveries),  # diverged, rolled back, remedied and finished
-            "remedies": list(result.remedies) if result else sorted({r for e in events for r in e.get("applied", [])})}
+            "remedies": list(result.remedies) if result else
+            next((e["applied"] for e in reversed(events) if "applied" in e), [])}
 
 
 def run_bench(spec: BenchSpec, quiet: bool = False) -> dict:

@@ -72,9 +72,9 @@ def _cell(summary: dict, preset: str, key: str, scale: float = 1.0, digits: int 
 
 
 def _remedies(results: dict, preset: str) -> str:
-    """The guard's remedies any run of `preset` applied: a result obtained with one says so."""
-    used = sorted({x for run in results["runs"] if run.get("preset") == preset
-                   for x in run.get("train", {}).get("remedies") or []})
+    """The guard's remedies the rescued runs of `preset` were obtained with."""
+    used = sorted({x for run in results["runs"] if run.get("preset") == preset and run.get("train", {}).get("rescued")
+                   for x in run["train"].get("remedies") or []})
     return ", ".join(used) or "none"
 
 

@@ -34,6 +34,8 @@ class Objective:
     `info` (DataInfo) and `device` are for objectives that build state of their own.
     """
 
+    energy_penalty = False  # whether the guard's energy_l2 remedy acts here (the JEM family's p(x) term)
+
     def __init__(self, cfg, sampler=None, buffer=None, info=None, device="cpu"):
         self.cfg, self.sampler, self.buffer = cfg, sampler, buffer
         self.epoch, self.iteration, self.total_iters = 0.0, 0, None

@@ -38,6 +38,7 @@ def fuse_batches(x: torch.Tensor) -> bool:
 class JEMObjective(Objective):
     def __init__(self, cfg, sampler=None, buffer=None, info=None, device="cpu"):
         super().__init__(cfg, sampler, buffer, info, device)
+        self.energy_penalty = cfg.px_weight > 0  # the energy_l2 remedy weights the p(x) term's energies
         h = cfg.hdge
         self.queue = (LogitQueue(h.queue_size, info.num_classes, device)
                       if cfg.hdge_weight > 0 and h.negatives == "queue" else None)

@@ -24,6 +24,18 @@ def newest_attacks(run: RunData) -> dict[str, dict]:
     return {attack_label(record): record for record in run.evaluations.get("attack", [])}
 
 
+def guard_cell(events: list[dict]) -> str:
+    """What the divergence guard did, so a result obtained with its remedies says so: the
+    roll-backs, how the run ended (its last finish or give-up event) and the remedies applied."""
+    rolls = [e for e in events if "divergence" in e]
+    ends = [e for e in events if e.get("gave_up") or "seconds" in e]
+    if not rolls and not (ends and ends[-1].get("gave_up")):
+        return ""
+    state = "gave up" if ends and ends[-1].get("gave_up") else "rescued" if ends else "unfinished"
+    applied = ", ".join(rolls[-1].get("applied") or []) if rolls else ""
+    return f"{len(rolls)} roll-back(s), {state}" + (f"; remedies {applied}" if applied else "")
+
+
 def row(run: RunData) -> dict[str, str]:
     """COLUMNS -> text ('' for what was never evaluated)."""
     out = dict.fromkeys(COLUMNS, "")
@@ -33,11 +45,7 @@ def row(run: RunData) -> dict[str, str]:
     out["iterations"] = str(last_iter) if last_iter else ""
     if finished:
         out["train time"] = clock(sum(e["seconds"] for e in finished))
-    rolls = [e for e in run.events if "divergence" in e]
-    if rolls:  # a result obtained with the guard's remedies says so
-        gave_up = any(e.get("gave_up") for e in run.events)
-        out["guard"] = (f"{len(rolls)} roll-back(s), {'gave up' if gave_up else 'rescued'}; remedies "
-                        + (", ".join(rolls[-1].get("applied") or []) or "none"))
+    out["guard"] = guard_cell(run.events)
     evaluated = run.latest("evaluate")
     tested = [e for e in run.events if e.get("test_accuracy") is not None]
     if evaluated and evaluated.get("accuracy") is not None:

@@ -54,9 +54,11 @@ class Remedies:
     def to_dict(self) -> dict:
         return asdict(self)
 
-    def next(self, gc: GuardConfig) -> "Remedies":
-        """The remedies after one more roll-back: every listed remedy applied once more."""
+    def next(self, gc: GuardConfig, energy_penalty: bool = True) -> "Remedies":
+        """The remedies after one more roll-back: every listed remedy applied once more
+        (`energy_penalty` False: the objective has no term for energy_l2, so it is not recorded)."""
         on = set(gc.remedies)
+        listed = [r for r in gc.remedies if energy_penalty or r != "energy_l2"]
         return Remedies(
             self.recoveries + 1,
             self.lr_scale * (gc.lr_factor if "lower_lr" in on else 1.0),
@@ -64,15 +66,18 @@ class Remedies:
             self.momentum_scale * (gc.momentum_factor if "lower_momentum" in on else 1.0),
             gc.l2_weight if "energy_l2" in on else self.l2_weight,
             gc.clip_norm if "clip_grad" in on else self.clip_norm,
-            self.applied + [r for r in gc.remedies if r not in self.applied])
+            self.applied + [r for r in listed if r not in self.applied])
 
 
 class EarlySign:
     """The early sign of a runaway (docs/stability.md): the logged E gap, E(samples) - E(data),
-    rising more than `rise` above the median of the last `window` logged gaps. A healthy run's gap
-    moves by a tenth of that; a runaway's passes it 15-40 iterations before the gap limit. While
-    it is raised the trainer keeps no new good states, so a roll-back lands before the rise.
-    Its history is saved in checkpoints, so a resumed run raises it where the first one did."""
+    rising more than `rise` above the median of the last `window` logged gaps (log lines, not
+    iterations). A healthy run's gap moves by a tenth of that; on the divergence suite a runaway's
+    passes it 17-35 iterations before the gap limit. While it is raised the trainer keeps no new
+    good state and writes no last.safetensors, so a roll-back, and a resume, land before the
+    rise. Its history is saved in checkpoints, so a resumed run raises it where the first one did.
+    After a roll-back it keeps the gaps logged up to the state rolled back to; fewer than
+    MIN_HISTORY of them and it waits for more before it can rise again."""
 
     MIN_HISTORY = 5  # log lines before the sign can be raised (the baseline needs a few)
 
@@ -83,7 +88,10 @@ class EarlySign:
 
     def update(self, iteration: int, gap: float | None) -> float | None:
         """Fold in one logged gap; returns its rise above the baseline when this raises the sign."""
-        if gap is None or not self.rise or not math.isfinite(gap):
+        if not self.rise:  # off (also when a resume turns it off on a checkpoint saved while raised)
+            self.raised = False
+            return None
+        if gap is None or not math.isfinite(gap):
             return None
         was = self.raised
         gaps = [g for _, g in self.history]
@@ -103,7 +111,7 @@ class EarlySign:
     @classmethod
     def from_dict(cls, rise: float, d: dict | None) -> "EarlySign":
         sign = cls(rise, history=(d or {}).get("history"))
-        sign.raised = bool((d or {}).get("raised", False))
+        sign.raised = bool(rise) and bool((d or {}).get("raised", False))
         return sign
 
 
@@ -131,8 +139,10 @@ def base_momentum(optimizer) -> list[float]:
     return [g["betas"][0] if "betas" in g else g.get("momentum", 0.0) for g in optimizer.param_groups]
 
 
-def describe(gc: GuardConfig, remedies: Remedies, steps_before: int | None, steps_now: int | None) -> str:
-    """What a roll-back changed, for its event line."""
+def describe(gc: GuardConfig, remedies: Remedies, steps_before: int | None, steps_now: int | None,
+             energy_penalty: bool = True) -> str:
+    """What a roll-back changed, for its event line (`energy_penalty`: whether the objective has
+    the term energy_l2 weights)."""
     on, parts = set(gc.remedies), []
     if "more_steps" in on and steps_now is not None:
         parts.append(f"sampler steps {steps_before} -> {steps_now}")
@@ -141,7 +151,8 @@ def describe(gc: GuardConfig, remedies: Remedies, steps_before: int | None, step
     if "lower_momentum" in on:
         parts.append(f"momentum x{remedies.momentum_scale:g}")
     if "energy_l2" in on:
-        parts.append(f"energy L2 {remedies.l2_weight:g}")
+        parts.append(f"energy L2 {remedies.l2_weight:g}" if energy_penalty
+                     else "energy L2: none in this objective, not applied")
     if "clip_grad" in on:
         parts.append(f"gradient norm clipped at {remedies.clip_norm:g}")
     if "reset_buffer" in on and steps_now is not None:  # a run with a sampler has a buffer

@@ -202,7 +202,7 @@ def train(config: RunConfig, run_dir: str | Path, resume: str | Path | None = No
                 if gc.on_divergence == "stop" or remedies.recoveries >= gc.recoveries:
                     give_up(problem, gc, remedies, good.iteration, guard.snapshot(run_dir, main), run_dir / LAST,
                             monitor)
-                remedies = remedies.next(gc)
+                remedies = remedies.next(gc, objective.energy_penalty)
                 before = sampler.steps if sampler is not None else None
                 state.restore(good, "the last good state")
                 early.roll_back(good.iteration)
@@ -210,7 +210,8 @@ def train(config: RunConfig, run_dir: str | Path, resume: str | Path | None = No
                 if "reset_buffer" in gc.remedies and buffer is not None:
                     buffer.reset()
                 apply_remedies()
-                what = describe(gc, remedies, before, sampler.steps if sampler is not None else None)
+                what = describe(gc, remedies, before, sampler.steps if sampler is not None else None,
+                                objective.energy_penalty)
                 monitor.event(f"divergence at {problem}; rolled back to iteration {good.iteration}{what} "
                               f"(recovery {remedies.recoveries} of {gc.recoveries})",
                               {"iter": it, "divergence": problem, "rolled_back_to": good.iteration, **remedies.to_dict()})
@@ -257,6 +258,8 @@ def train(config: RunConfig, run_dir: str | Path, resume: str | Path | None = No
                         best_valid = valid["accuracy"]
                     monitor.event(f"epoch {done_epochs}: valid accuracy {valid['accuracy']:.4f}",
                                   {"iter": it, "valid_accuracy": valid["accuracy"], "valid_nll": valid["nll"]})
+            if early.raised and it < total_iters:  # last.safetensors stays a good state, so a resume rolls back
+                writes = [w for w in writes if w != LAST]  # where the uninterrupted run does
             if writes:
                 captured = state.capture(it)
                 save(writes, captured)
