@@ -95,6 +95,8 @@ def run_one(cfg, out: Path) -> dict:
         firsts = [int(gave_up[-1]["message"].split("iteration ")[1].split(":")[0])]
     row["diverged_at"] = firsts[0] if firsts else None
     row["early_sign"] = next((r["iter"] for r in records if "early_sign" in r), None)
+    gaps = [r["gap"] for r in records if r.get("kind") == "train" and "gap" in r]
+    row["final_gap"] = gaps[-1] if gaps else None  # a rescued run sits near the energy-L2 optimum 1 / l2_weight
     return row
 
 
@@ -132,6 +134,21 @@ def bitwise_equal(a: Path, b: Path) -> bool:
     return ta.keys() == tb.keys() and all(torch.equal(ta[k], tb[k]) for k in ta if k.startswith(keep))
 
 
+def samples_figure(panels: list[tuple[str, Path]], out: Path) -> None:
+    """Side by side, each run's final sample grid (samples.png) under its name."""
+    from PIL import Image, ImageDraw
+    grids = [(name, Image.open(folder / "samples.png").convert("RGB")) for name, folder in panels
+             if (folder / "samples.png").is_file()]
+    if not grids:
+        return
+    w, h = grids[0][1].size
+    sheet = Image.new("RGB", (len(grids) * (w + 12) - 12, h + 16), "white")
+    for i, (name, grid) in enumerate(grids):
+        sheet.paste(grid, (i * (w + 12), 16))
+        ImageDraw.Draw(sheet).text((i * (w + 12) + 2, 2), name, fill="black")
+    sheet.save(out)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--off", action="store_true", help="guard off: stop at the first divergence")
@@ -166,7 +183,7 @@ def main() -> None:
         on["bitwise"] = bitwise_equal(root / case.name, root / f"{case.name}-off")
         controls[case.name] = on
     print("| run | diverged at | early sign at | recoveries | finished | accuracy | ECE | reference accuracy | "
-          "within 2 points | iterations re-run | seconds |\n" + "| --- " * 11 + "|")
+          "within 2 points | final E gap | iterations re-run | seconds |\n" + "| --- " * 12 + "|")
     rescued, diverging = 0, [c for c in chosen if c in DIVERGING]
     for case in diverging:
         row = run_one(case.config(guard + args.set), root / case.name)
@@ -175,13 +192,22 @@ def main() -> None:
         rescued += bool(close and row["recoveries"] <= 3)
         print(f"| {case.name} | {_cell(row['diverged_at'], '{}')} | {_cell(row['early_sign'], '{}')} | "
               f"{row['recoveries']} | {'yes' if row['finished'] else 'no'} | {_cell(row['accuracy'])} | "
-              f"{_cell(row['ece'])} | {_cell(ref)} ({what}) | {'yes' if close else 'no'} | {row['rerun']} | "
+              f"{_cell(row['ece'])} | {_cell(ref)} ({what}) | {'yes' if close else 'no'} | "
+              f"{_cell(row['final_gap'], '{:.2f}')} | {row['rerun']} | "
               f"{row['seconds']} |", flush=True)
     for name, c in controls.items():
         print(f"| {name} (control) | {_cell(c['diverged_at'], '{}')} | {_cell(c['early_sign'], '{}')} | "
               f"{c['recoveries']} | {'yes' if c['finished'] else 'no'} | {_cell(c['accuracy'])} | {_cell(c['ece'])} "
-              f"| - | bitwise equal to guard off: {'yes' if c['bitwise'] else 'NO'} | {c['rerun']} | {c['seconds']} |")
+              f"| - | bitwise equal to guard off: {'yes' if c['bitwise'] else 'NO'} | {_cell(c['final_gap'], '{:.2f}')} "
+              f"| {c['rerun']} | {c['seconds']} |")
     print(f"rescued within 2 points: {rescued} of {len(diverging)}; total {time.perf_counter() - t0:.0f} s")
+    twinned = next((c for c in diverging if c.twin), None)
+    if twinned and controls:
+        name = next(iter(controls))
+        samples_figure([(f"{twinned.name}, rescued", root / twinned.name),
+                        (f"its {' '.join(twinned.twin)} twin", refs / f"{twinned.name}-twin"),
+                        (f"{name}, never diverged", root / name)], root / "SAMPLES.png")
+        print(f"samples of a rescued run, its twin and a control: {root / 'SAMPLES.png'}")
 
 
 if __name__ == "__main__":

@@ -69,3 +69,25 @@ def test_config_round_trips_through_json():
     again = override_config(cfg.model_validate(json.loads(cfg.model_dump_json())), [])
     assert again == cfg
     assert "sampler.buffer.reinit" in valid_keys()
+
+
+def test_energy_l2_plateau_gap_is_px_weight_over_l2_weight():
+    # the closed form behind the guard's gap_limit check: E_d - E_s + w (E_d^2 + E_s^2) is least at gap 1/w
+    import torch
+
+    from hdgen_cli.objectives.terms import energy_l2
+    e = torch.zeros(2, requires_grad=True)
+    opt = torch.optim.SGD([e], lr=0.1)
+    for _ in range(2000):
+        opt.zero_grad()
+        (e[0] - e[1] + 0.1 * energy_l2(e[:1], e[1:])).backward()
+        opt.step()
+    assert float((e[1] - e[0]).detach()) == pytest.approx(10.0, rel=1e-4)
+
+
+def test_gap_limit_below_the_energy_l2_plateau_is_refused():
+    with pytest.raises(UsageError, match="gap_limit to at least 20"):
+        load_config("jempp-m5", ["train.guard.gap_limit=10"])
+    assert load_config("jempp-m5", ["train.guard.gap_limit=20"]).train.guard.gap_limit == 20
+    assert load_config("jempp-m5", ["train.guard.gap_limit=10", "train.guard.remedies=lower_momentum"])
+    assert load_config("jempp-m5", ["train.guard.gap_limit=10", "train.guard.on_divergence=stop"])
