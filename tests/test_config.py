@@ -85,9 +85,19 @@ def test_energy_l2_plateau_gap_is_px_weight_over_l2_weight():
     assert float((e[1] - e[0]).detach()) == pytest.approx(10.0, rel=1e-4)
 
 
-def test_gap_limit_below_the_energy_l2_plateau_is_refused():
-    with pytest.raises(UsageError, match="gap_limit to at least 20"):
-        load_config("jempp-m5", ["train.guard.gap_limit=10"])
-    assert load_config("jempp-m5", ["train.guard.gap_limit=20"]).train.guard.gap_limit == 20
-    assert load_config("jempp-m5", ["train.guard.gap_limit=10", "train.guard.remedies=lower_momentum"])
-    assert load_config("jempp-m5", ["train.guard.gap_limit=10", "train.guard.on_divergence=stop"])
+def test_gap_limit_below_the_energy_l2_plateau_is_refused_before_training(tmp_path, capsys):
+    from hdgen_cli.cli.app import run
+    from tests.conftest import TINY
+
+    out = tmp_path / "run"
+    assert run(["train", "-p", "jempp-m5", "data.name=digits", "train.guard.gap_limit=10", "--out", str(out), "--quiet",
+                *TINY]) == 2
+    err = capsys.readouterr().err
+    assert "gap_limit to at least 20" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+    # a config (or a checkpoint written with it) still loads; stop or no energy_l2 is accepted
+    assert load_config("jempp-m5", ["train.guard.gap_limit=10"]).train.guard.gap_limit == 10
+    from hdgen_cli.train.guard import check_gap_limit
+    check_gap_limit(load_config("jempp-m5", ["train.guard.gap_limit=20"]))
+    check_gap_limit(load_config("jempp-m5", ["train.guard.gap_limit=10", "train.guard.remedies=lower_momentum"]))
+    check_gap_limit(load_config("jempp-m5", ["train.guard.gap_limit=10", "train.guard.on_divergence=stop"]))

@@ -289,22 +289,7 @@ class RunConfig(Section):
             raise ValueError("the HDGE term contrasts classifier logits; set energy.name=logits")
         if obj.ce_weight == 0 and obj.hdge_weight == 0 and not needs_samples:
             raise ValueError("every objective weight is 0; nothing would be trained")
-        self._gap_limit_above_l2_plateau()
         return self
-
-    def _gap_limit_above_l2_plateau(self):
-        # p(E_d - E_s) + w(E_d^2 + E_s^2) is least at E_s - E_d = p / w: a run rescued with energy_l2 may
-        # sit on that gap for good (measured: 8.5-9.9 at w = 0.1), so a gap_limit near it calls a stable
-        # run diverged. Twice the plateau leaves room for its noise and still catches a runaway.
-        guard, obj = self.train.guard, self.objective
-        if guard.on_divergence != "recover" or "energy_l2" not in guard.remedies or obj.px_weight == 0:
-            return
-        plateau = obj.px_weight / (obj.l2_weight + guard.l2_weight)
-        if guard.gap_limit < 2 * plateau:
-            raise ValueError(f"train.guard.gap_limit {guard.gap_limit:g} is below twice the E gap a run rescued with "
-                             f"the energy_l2 remedy settles at ({plateau:g} = px_weight / L2 weight), so a stable run "
-                             f"would be called diverged; set train.guard.gap_limit to at least {2 * plateau:g} or "
-                             "raise train.guard.l2_weight")
 
     @field_validator("data")
     @classmethod

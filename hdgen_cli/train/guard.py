@@ -24,7 +24,7 @@ from safetensors.torch import save_file
 
 from hdgen_cli import distributed as dist
 from hdgen_cli.config.schema import GuardConfig
-from hdgen_cli.errors import HdgenError
+from hdgen_cli.errors import HdgenError, UsageError
 from hdgen_cli.files import write_atomically
 
 # What the watch keeps per window, in this order: the flag, then the worst magnitudes seen.
@@ -253,3 +253,23 @@ class DivergenceGuard:
 
 def _fmt(value: float) -> str:
     return "non-finite" if math.isinf(value) else f"{value:.3g}"
+
+
+def check_gap_limit(cfg) -> None:
+    """Refuse, before training, a gap_limit the energy_l2 remedy would make a false alarm.
+
+    p (E_d - E_s) + w (E_d^2 + E_s^2) is least at E_s - E_d = p / w: a run rescued with energy_l2
+    may sit on that gap for good (measured: 8.5-9.9 at w = 0.1), so a limit near it calls a stable
+    run diverged. Twice the plateau leaves room for its noise and still catches a runaway. Checked
+    when a run starts, not when a config is read, so checkpoints written with a lower limit load.
+    """
+    guard, obj = cfg.train.guard, cfg.objective
+    if (obj.name != "jem" or guard.on_divergence != "recover" or "energy_l2" not in guard.remedies
+            or obj.px_weight == 0):
+        return
+    plateau = obj.px_weight / (obj.l2_weight + guard.l2_weight)
+    if guard.gap_limit < 2 * plateau:
+        raise UsageError(f"train.guard.gap_limit {guard.gap_limit:g} is below twice the E gap a run rescued with the "
+                         f"energy_l2 remedy settles at ({plateau:g} = px_weight / L2 weight), so a stable run would "
+                         f"be called diverged; set train.guard.gap_limit to at least {2 * plateau:g} or raise "
+                         "train.guard.l2_weight")

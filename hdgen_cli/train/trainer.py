@@ -24,8 +24,8 @@ from hdgen_cli.optim import SAM, build_optimizer, lr_at
 from hdgen_cli.parts import DataInfo, build_buffer, build_model, build_sampler, resolve_device
 from hdgen_cli.train.checkpoint import BEST, LAST, load_checkpoint, load_model_state, save_checkpoint
 from hdgen_cli.train.fastpath import autocast, prepare_model, use_channels_last
-from hdgen_cli.train.guard import (DivergenceGuard, EarlySign, Remedies, base_momentum, describe, give_up,
-                                   guard_status, scaled_steps, set_momentum)
+from hdgen_cli.train.guard import (DivergenceGuard, EarlySign, Remedies, base_momentum, check_gap_limit, describe,
+                                   give_up, guard_status, scaled_steps, set_momentum)
 from hdgen_cli.train.monitor import Monitor
 from hdgen_cli.train.outputs import write_grid
 from hdgen_cli.train.state import Captured, TrainingState, per_rank
@@ -58,6 +58,7 @@ def train(config: RunConfig, run_dir: str | Path, resume: str | Path | None = No
     t_start = time.perf_counter()
     run_dir = Path(run_dir)
     cfg, tc, gc = config, config.train, config.train.guard
+    check_gap_limit(cfg)  # before any file is written
     device = resolve_device(tc.device)  # joins the process group under torchrun
     main, rank = dist.is_main(), dist.rank()
     leftovers = []
