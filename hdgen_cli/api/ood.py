@@ -72,7 +72,7 @@ def ood(path: str | Path, scores: list[str] | None = None, sets: list[str] | Non
             images = read_images(name, info.channels, info.image_size)  # converted and resized to the model's
             candidates[Path(name).name or name] = images[torch.randperm(len(images), generator=gen)[:n]]
         else:
-            other = load_dataset(override_config(cfg, [f"data.name={name}", "data.image_size=none"]).data, "test")
+            other = load_dataset(override_config(cfg, [f"data.name={name}", "data.image_size=none", "data.pad_to=none"]).data, "test")
             # subset first: only the n images used are converted and resized, not the whole test split
             other = other.subset(torch.randperm(len(other), generator=gen)[:n])
             candidates[name] = match_images(other, info.channels, info.image_size)

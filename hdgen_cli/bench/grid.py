@@ -93,7 +93,7 @@ def _check_data(cfg: RunConfig, protocol: Protocol) -> None:
 
     make_splits(cfg.data)
     for name in OOD_SECOND.get(cfg.data.name, []):
-        load_dataset(override_config(cfg, [f"data.name={name}", "data.image_size=none"]).data, "test")
+        load_dataset(override_config(cfg, [f"data.name={name}", "data.image_size=none", "data.pad_to=none"]).data, "test")
 
 
 def _train(run_dir: Path, cfg: RunConfig) -> dict:

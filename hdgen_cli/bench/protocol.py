@@ -21,7 +21,8 @@ from pathlib import Path
 import torch
 
 OOD_SECOND = {"digits": ["shapes"], "shapes": ["digits"], "cifar10": ["svhn", "cifar100"],
-              "cifar100": ["svhn", "cifar10"], "svhn": ["cifar10"]}
+              "cifar100": ["svhn", "cifar10"], "svhn": ["cifar10"],
+              "fashion-mnist": ["digits", "shapes"], "mnist": ["fashion-mnist"]}
 
 
 @dataclass

@@ -39,6 +39,9 @@ class DataConfig(Section):
     data_dir: str | None = None
     download: bool = False
     image_size: int | None = Field(None, ge=4, description="resize to this size; None keeps the native size")
+    pad_to: int | None = Field(
+        None, ge=4, description="zero-pad smaller images, centred, to this size before any resize "
+                                "(32 gives the papers' 32x32 MNIST / Fashion-MNIST for the WRN presets)")
     n_valid: int | float = Field(
         0, ge=0, description="training images held out for validation: a count, or a fraction in (0, 1)"
     )

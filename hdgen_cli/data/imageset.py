@@ -104,3 +104,16 @@ def resize_u8(images: torch.Tensor, size: int, chunk: int = 4096) -> torch.Tenso
     if not out:
         return images.new_zeros((0, images.shape[1], size, size))
     return torch.cat(out)
+
+
+def pad_u8(images: torch.Tensor, size: int) -> torch.Tensor:
+    """Zero-pad uint8 [N, C, H, W] images smaller than `size`, centred, to [N, C, size, size].
+
+    Zero is black, the background of MNIST and Fashion-MNIST, so 28x28 -> 32x32 adds background
+    around the object the way the papers' MNIST experiments do; larger sides are left alone.
+    """
+    h, w = images.shape[-2:]
+    if h >= size and w >= size:
+        return images
+    top, left = max(size - h, 0) // 2, max(size - w, 0) // 2
+    return F.pad(images, (left, max(size - w, 0) - left, top, max(size - h, 0) - top))

@@ -9,7 +9,7 @@ import torch
 
 from hdgen_cli.config.schema import DataConfig
 from hdgen_cli.data import bundled, folder, shapes, torchvision_sets as tv
-from hdgen_cli.data.imageset import ImageSet, resize_u8
+from hdgen_cli.data.imageset import ImageSet, pad_u8, resize_u8
 from hdgen_cli.errors import DataError, UsageError
 from hdgen_cli.registry import Registry
 
@@ -46,10 +46,12 @@ def _resolve(name: str) -> str:
 
 
 def load_dataset(cfg: DataConfig, split: str) -> ImageSet:
-    """Load one split ('train' or 'test') of cfg.name, resized to cfg.image_size when that is set."""
+    """Load one split ('train' or 'test') of cfg.name, padded to cfg.pad_to, then resized to cfg.image_size."""
     if split not in SPLITS:
         raise UsageError(f"unknown split '{split}': use one of {', '.join(SPLITS)}")
     data = DATASETS.get(_resolve(cfg.name))(cfg, split)
+    if cfg.pad_to is not None and min(data.images.shape[-2:]) < cfg.pad_to:
+        data = ImageSet(pad_u8(data.images, cfg.pad_to), data.labels, data.num_classes, data.name, data.default_flip)
     if cfg.image_size is not None and data.images.shape[-2:] != (cfg.image_size, cfg.image_size):
         data = ImageSet(resize_u8(data.images, cfg.image_size), data.labels, data.num_classes, data.name, data.default_flip)
     return data

@@ -14,6 +14,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from hdgen_cli.config.schema import DataConfig
+from hdgen_cli.data import idx
 from hdgen_cli.data.imageset import ImageSet
 from hdgen_cli.errors import DataError
 from hdgen_cli.files import write_atomically
@@ -88,13 +89,20 @@ def load_svhn(cfg: DataConfig, split: str) -> ImageSet:
 
 
 def _mnist_like(name: str):
-    def load(cfg: DataConfig, split: str) -> ImageSet:
-        from torchvision import datasets
+    """MNIST / Fashion-MNIST from their idx files; torchvision only fetches them (--download)."""
 
-        cls = datasets.MNIST if name == "mnist" else datasets.FashionMNIST
-        ds = _open(name, cfg, lambda root, dl: cls(root, train=split == "train", download=dl))
-        images = torch.as_tensor(ds.data, dtype=torch.uint8).unsqueeze(1)  # [N, 28, 28] -> [N, 1, 28, 28]
-        labels = torch.as_tensor(ds.targets, dtype=torch.long)
+    def load(cfg: DataConfig, split: str) -> ImageSet:
+        root = data_root(cfg)
+        found = idx.load_idx_split(name, root, split)
+        if found is None and cfg.download:
+            from torchvision import datasets
+
+            cls = datasets.MNIST if name == "mnist" else datasets.FashionMNIST
+            _open(name, cfg, lambda r, dl: cls(r, train=split == "train", download=dl))  # writes <Class>/raw/
+            found = idx.load_idx_split(name, root, split)
+        if found is None:
+            raise DataError(idx.not_found_message(name, root))
+        images, labels = found
         return ImageSet(images, labels, 10, name, default_flip=False)
 
     return load
