@@ -10,9 +10,11 @@ from hdgen_cli.errors import UsageError
 from hdgen_cli.loading import LoadedModel, load_model
 
 
-def classifier_and_split(path, split: str, device: str, data_overrides: list[str] | None, what: str):
+def classifier_and_split(path, split: str, device: str, data_overrides: list[str] | None, what: str,
+                         with_valid: bool = False):
     """(loaded model, its config with `data_overrides`, the ImageSet of `split`) for a command that
-    needs p(y|x); one-line errors for an unsupervised model, an unknown split or a shape mismatch."""
+    needs p(y|x); one-line errors for an unsupervised model, an unknown split or a shape mismatch.
+    `with_valid` adds a fourth item: the validation split (None when the run held none out)."""
     loaded = load_model(path, device)
     if not loaded.model.has_classifier:
         raise UsageError(f"{loaded.checkpoint.path} is an unsupervised model ({loaded.config.name}) with no classifier; "
@@ -27,7 +29,7 @@ def classifier_and_split(path, split: str, device: str, data_overrides: list[str
     if (data.channels, data.image_size) != (loaded.info.channels, loaded.info.image_size):
         raise UsageError(f"{cfg.data.name} images are {data.channels}x{data.image_size}x{data.image_size} but the model "
                          f"expects {loaded.info.channels}x{loaded.info.image_size}x{loaded.info.image_size}; set data.image_size")
-    return loaded, cfg, data
+    return (loaded, cfg, data, splits.valid) if with_valid else (loaded, cfg, data)
 
 
 def protocol(loaded: LoadedModel, cfg: RunConfig, split: str, sigma: float) -> dict:

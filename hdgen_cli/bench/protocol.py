@@ -71,7 +71,8 @@ def evaluate_run(run_dir: Path, protocol: Protocol, features: str | None, incept
         metrics.update(accuracy=ev["accuracy"], nll=ev["nll"])
         cal = api.calibrate(ckpt, bins=p.ece_bins, sigma=0.0, device=device, data_overrides=data_overrides,
                             plot=out_dir / "calibration.png")
-        metrics["ece"] = cal["ece"]
+        metrics.update(ece=cal["ece"], ece_ts=cal["ece_temperature_scaled"], temperature=cal["temperature"],
+                       confidence_gap=cal["confidence_gap"], lse=cal["mean_lse"], margin=cal["mean_top2_margin"])
     sets = ood_sets(p, cfg.data.name)
     ood = api.ood(ckpt, sets=sets, n=p.ood_n, sigma=0.0, device=device, data_overrides=data_overrides,
                   out_dir=out_dir, seed=p.seed, plots=False)  # 12 histograms a run cost more than the scores

@@ -94,6 +94,16 @@ def markdown(r: dict) -> str:
                     [[m, _cell(s, m, "accuracy", 100), _cell(s, m, "nll", 1, 3), _cell(s, m, "ece", 100),
                       _cell(s, m, "fid.fresh", 1, 2), _cell(s, m, "is.fresh", 1, 2), _cell(s, m, "fid.buffer", 1, 2),
                       _cell(s, m, "is.buffer", 1, 2)] for m in presets])
+    lines += ["", "## Calibration: scale or shape", "",
+              "Raw ECE is what the papers claim about. Mean confidence minus accuracy says over- (> 0) or "
+              "underconfident (< 0); T is the temperature that minimises NLL on held-out images (T < 1: the "
+              "logits are too small) and the ECE after dividing by it says how much of the raw ECE a single scale "
+              "explains. LSE is the mean logsumexp of the logits on test images (-E(x) for the JEM family), "
+              "margin the mean gap between the two largest logits.", ""]
+    lines += _table(["method", "ECE %", "confidence - accuracy %", "T", "ECE % after T", "LSE", "top-2 margin"],
+                    [[m, _cell(s, m, "ece", 100), _cell(s, m, "confidence_gap", 100), _cell(s, m, "temperature", 1, 3),
+                      _cell(s, m, "ece_ts", 100), _cell(s, m, "lse", 1, 2), _cell(s, m, "margin", 1, 2)]
+                     for m in presets])
     sets = p["ood_sets"] + ["mean"]
     lines += ["", "## OOD detection (AUROC, in-distribution test images positive)", ""]
     for score in ("logpx", "maxprob", "grad-norm"):

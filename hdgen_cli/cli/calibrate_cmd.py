@@ -23,7 +23,8 @@ def calibrate(
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """ECE of max p(y|x) over equal-width bins (last bin closed), with a reliability diagram."""
+    """ECE of max p(y|x) over equal-width bins (last bin closed), with a reliability diagram; the
+    mean confidence against accuracy, the logit scale, and the ECE after temperature scaling."""
     from hdgen_cli import api, progress
 
     ckpt = checkpoint_or_newest(ckpt)
@@ -34,6 +35,19 @@ def calibrate(
     if json_out:
         emit_json(result)
     else:
-        emit_lines([("ece", result["ece"]), ("accuracy", result["accuracy"]), ("bins", bins), ("images", result["n"]),
+        emit_lines([("ece", result["ece"]), ("accuracy", result["accuracy"]),
+                    ("mean_confidence", result["mean_confidence"]),
+                    ("confidence_gap", f"{result['confidence_gap']:+.4f} ({result['confidence_direction']})"),
+                    ("ece_temperature_scaled", result["ece_temperature_scaled"]),
+                    ("temperature", f"{result['temperature']:.4f} (fitted by NLL on {_fit_on(result)})"),
+                    ("mean_lse", result["mean_lse"]), ("mean_top2_margin", result["mean_top2_margin"]),
+                    ("bins", bins), ("images", result["n"]),
                     ("dataset", f"{result['dataset']} ({result['split']})"),
                     ("protocol", f"{result['protocol']} (sigma {result['sigma']})"), ("png", result["png"])])
+
+
+def _fit_on(result: dict) -> str:
+    if result["temperature_fit_on"] == "valid":
+        return f"the validation split, {result['temperature_fit_n']} images"
+    return (f"a seeded half of the {result['split']} split ({result['temperature_fit_n']} images; "
+            f"scaled ECE on the other {result['temperature_eval_n']})")

@@ -1,4 +1,4 @@
-"""Expected calibration error and its reliability table (SPEC §3.2).
+"""Expected calibration error, its reliability table and ECE after temperature scaling (SPEC §3.2).
 
 Confidence is max_y p(y|x) (GMMC's p(y|x) uses gamma-hat). M equal-width bins over [0, 1]; a
 confidence c falls in bin min(floor(c * M), M - 1), so every bin is [lo, hi) except the last,
@@ -13,6 +13,7 @@ import torch
 
 from hdgen_cli.data import ImageSet
 from hdgen_cli.evaluation.classify import eval_scores
+from hdgen_cli.evaluation.temperature import confidence_summary, fit_temperature, nll
 
 
 def reliability_table(confidence: torch.Tensor, correct: torch.Tensor, bins: int = 20) -> list[dict]:
@@ -34,13 +35,44 @@ def expected_calibration_error(table: list[dict]) -> float:
 
 def predict(model, data: ImageSet, pixel_range: str, sigma: float = 0.0, batch_size: int = 500):
     """(p(y|x) [N, C] float64, labels [N]) on CPU, model in eval mode (see `eval_scores`)."""
-    probs = eval_scores(model, data, pixel_range, sigma, batch_size).double().softmax(1).cpu()
-    return probs, data.labels.cpu()
+    logits, labels = predict_logits(model, data, pixel_range, sigma, batch_size)
+    return logits.softmax(1), labels
 
 
-def calibration(model, data: ImageSet, pixel_range: str, bins: int = 20, sigma: float = 0.0) -> dict:
-    probs, labels = predict(model, data, pixel_range, sigma)
-    confidence, pred = probs.max(1)
+def predict_logits(model, data: ImageSet, pixel_range: str, sigma: float = 0.0, batch_size: int = 500):
+    """(the scores whose softmax is p(y|x) [N, C] float64, labels [N]) on CPU."""
+    return eval_scores(model, data, pixel_range, sigma, batch_size).double().cpu(), data.labels.cpu()
+
+
+def ece_of(logits: torch.Tensor, labels: torch.Tensor, bins: int) -> float:
+    confidence, pred = logits.softmax(1).max(1)
+    return expected_calibration_error(reliability_table(confidence, pred == labels, bins))
+
+
+def calibration(model, data: ImageSet, pixel_range: str, bins: int = 20, sigma: float = 0.0,
+                fit_on: ImageSet | None = None, seed: int = 0) -> dict:
+    """ECE and its table on `data`, the confidence summary, and ECE after temperature scaling.
+
+    T is fitted by NLL on `fit_on` (a validation split) and applied to all of `data`; without
+    one, a seeded half of `data` fits T and the other half measures the scaled ECE, so T never
+    sees the images it is judged on.
+    """
+    logits, labels = predict_logits(model, data, pixel_range, sigma)
+    confidence, pred = logits.softmax(1).max(1)
     table = reliability_table(confidence, pred == labels, bins)
+    if fit_on is not None:
+        fit_logits, fit_labels = predict_logits(model, fit_on, pixel_range, sigma)
+        eval_logits, eval_labels, where = logits, labels, "valid"
+    else:
+        perm = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))
+        half = len(labels) // 2
+        fit_logits, fit_labels = logits[perm[:half]], labels[perm[:half]]
+        eval_logits, eval_labels, where = logits[perm[half:]], labels[perm[half:]], "half"
+    temperature = fit_temperature(fit_logits, fit_labels)
     return {"ece": expected_calibration_error(table), "accuracy": float((pred == labels).double().mean()),
-            "bins": bins, "table": table, "n": len(labels)}
+            "bins": bins, "table": table, "n": len(labels),
+            "ece_temperature_scaled": ece_of(eval_logits / temperature, eval_labels, bins),
+            "temperature": temperature, "temperature_fit_on": where, "temperature_fit_n": len(fit_labels),
+            "temperature_eval_n": len(eval_labels), "nll": nll(logits, labels),
+            "nll_temperature_scaled": nll(eval_logits, eval_labels, temperature),
+            **confidence_summary(logits, labels)}
