@@ -80,3 +80,29 @@ def test_mismatched_model_is_rejected(trained_run):
     wider = ckpt.config.model_copy(update={"model": ckpt.config.model.model_copy(update={"width": 2})})
     with pytest.raises(CheckpointError, match="expects|does not match"):
         load_model_state(build_model(wider, ckpt.info), ckpt)
+
+
+def test_kept_iterations_are_written_and_leave_the_run_unchanged(tmp_path):
+    """train.keep_iters writes the state at those iterations (mid-epoch too) and nothing else
+    about the run moves: its last checkpoint is bitwise the same as without them."""
+    from hdgen_cli.config import load_config
+    from hdgen_cli.train.checkpoint import kept_name
+    from tests.conftest import TINY
+
+    plain = train(load_config("quickstart", TINY), tmp_path / "plain", quiet=True)
+    kept = train(load_config("quickstart", [*TINY, "train.keep_iters=[7,3]"]), tmp_path / "kept", quiet=True)
+    assert [p.name for p in sorted((tmp_path / "kept").glob("iter-*"))] == [kept_name(3), kept_name(7)]
+    assert load_checkpoint(tmp_path / "kept" / kept_name(7)).position["iteration"] == 7
+    a, b = load_checkpoint(plain.checkpoint).tensors, load_checkpoint(kept.checkpoint).tensors
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_kept_gmmc_checkpoint_has_its_gamma_fitted(tmp_path):
+    from hdgen_cli.config import load_config
+    from hdgen_cli.train.checkpoint import kept_name
+    from tests.conftest import TINY
+
+    cfg = load_config("gmmc-gen", [*TINY, "data.name=digits", "model.name=small_cnn", "sampler.buffer.size=100",
+                                   "train.keep_iters=[3]"])
+    train(cfg, tmp_path / "run", quiet=True)
+    assert float(load_checkpoint(tmp_path / "run" / kept_name(3)).tensors["model.gamma"]) != 1.0

@@ -222,6 +222,9 @@ class TrainConfig(Section):
     ckpt_every_iters: int = Field(0, ge=0, description="also rewrite last.safetensors every N iterations (0: off); "
                                                        "for long epochs")
     keep_every: int = Field(0, ge=0, description="epochs between checkpoints kept as epoch-NNNN.safetensors (0: none)")
+    keep_iters: list[int] = Field(
+        [], description="iterations at which a checkpoint is kept as iter-NNNNNNN.safetensors (GMMC's gamma-hat "
+                        "fitted there), so one run can be evaluated at several training budgets")
     guard: GuardConfig = GuardConfig()
     log: LogConfig = LogConfig()
     device: str = "auto"
@@ -236,6 +239,13 @@ class TrainConfig(Section):
     fid_features: str | None = Field(None, description="classifier checkpoint whose features the live FID uses "
                                                        "(None: the FID Inception)")
     fid_inception_weights: str | None = Field(None, description="pt_inception-2015-12-05 weights file for the live FID")
+
+    @field_validator("keep_iters")
+    @classmethod
+    def _positive_iterations(cls, value: list[int]) -> list[int]:
+        if any(i < 1 for i in value):
+            raise ValueError("every kept iteration must be at least 1")
+        return sorted(set(value))
 
     @model_validator(mode="before")
     @classmethod

@@ -32,6 +32,11 @@ FORMAT = "hdgen-checkpoint-1"
 LAST, BEST = "last.safetensors", "best.safetensors"
 
 
+def kept_name(iteration: int) -> str:
+    """The file a checkpoint kept at `iteration` (train.keep_iters) is written to."""
+    return f"iter-{iteration:07d}.safetensors"
+
+
 @dataclass
 class Checkpoint:
     path: Path

@@ -22,7 +22,7 @@ from hdgen_cli.objectives import build_objective
 from hdgen_cli.objectives.base import section
 from hdgen_cli.optim import SAM, build_optimizer, lr_at
 from hdgen_cli.parts import DataInfo, build_buffer, build_model, build_sampler, resolve_device
-from hdgen_cli.train.checkpoint import BEST, LAST, load_checkpoint, load_model_state, save_checkpoint
+from hdgen_cli.train.checkpoint import BEST, LAST, kept_name, load_checkpoint, load_model_state, save_checkpoint
 from hdgen_cli.train.fastpath import autocast, prepare_model, use_channels_last
 from hdgen_cli.train.guard import (DivergenceGuard, EarlySign, Remedies, base_momentum, check_gap_limit, describe,
                                    give_up, guard_status, scaled_steps, set_momentum)
@@ -163,6 +163,14 @@ def train(config: RunConfig, run_dir: str | Path, resume: str | Path | None = No
             for name in names:
                 save_checkpoint(run_dir / name, captured, config=cfg, info=info, position=position)
 
+    def calibrate_for_checkpoint(it: int, when: str | None = None) -> None:
+        dist.average_buffers(model)  # one set of BatchNorm running statistics for all ranks
+        calibrated = model.calibrate(train_set, cfg.data.pixel_range)  # GMMC's gamma-hat
+        if calibrated:
+            monitor.event(f"{when or f'iteration {it}'}: " + "  ".join(f"{k} {v:.4g}" for k, v in calibrated.items()),
+                          {"iter": it, **calibrated})
+
+    keep_at = set(tc.keep_iters)
     # ------------------------------------------------------------------ 4. loop
     guard = DivergenceGuard(gc)
     good = state.capture(start_iter)  # the last good state: what a divergence rolls back to
@@ -196,7 +204,8 @@ def train(config: RunConfig, run_dir: str | Path, resume: str | Path | None = No
             logging = it % tc.log_every == 0 or it == total_iters
             epoch_end = it % iters_per_epoch == 0 or it == total_iters
             periodic = tc.ckpt_every_iters > 0 and it % tc.ckpt_every_iters == 0
-            if not (logging or epoch_end or periodic):
+            kept = it in keep_at
+            if not (logging or epoch_end or periodic or kept):
                 continue
             problem = guard.verdict()  # one host sync per check point
             if problem is not None:
@@ -233,6 +242,10 @@ def train(config: RunConfig, run_dir: str | Path, resume: str | Path | None = No
 
             # -------------------------------------------------------------- 4b. epoch end, checkpoints
             writes = [LAST] if periodic else []  # mid-epoch: the state as it is (no calibration)
+            if kept:  # a training budget to evaluate: calibrated like an epoch end (gamma-hat is not trained)
+                writes.append(kept_name(it))
+                if not epoch_end:
+                    calibrate_for_checkpoint(it)
             if epoch_end:
                 done_epochs = math.ceil(it / iters_per_epoch)
                 evaluating = classifies and splits.valid is not None and (done_epochs % tc.eval_every == 0 or it == total_iters)
@@ -241,11 +254,7 @@ def train(config: RunConfig, run_dir: str | Path, resume: str | Path | None = No
                 if tc.keep_every and done_epochs % tc.keep_every == 0:
                     writes.append(f"epoch-{done_epochs:04d}.safetensors")
                 if evaluating or writes:
-                    dist.average_buffers(model)  # one set of BatchNorm running statistics for all ranks
-                    calibrated = model.calibrate(train_set, cfg.data.pixel_range)  # GMMC's gamma-hat
-                    if calibrated:
-                        monitor.event(f"epoch {done_epochs}: " + "  ".join(f"{k} {v:.4g}" for k, v in calibrated.items()),
-                                      {"iter": it, **calibrated})
+                    calibrate_for_checkpoint(it, f"epoch {done_epochs}")
                 if tensorboard is not None:
                     tensorboard.epoch(it, model, train_set.images, buffer.images if buffer is not None else None,
                                       cfg.data.pixel_range)
