@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hdgen_cli.bench.budgets import budget_overrides, by_budget, claim_figures, evaluate_budgets, schedule_note
 from hdgen_cli.bench.cost import interleaved_costs
 from hdgen_cli.bench.memory import PeakMemory
 from hdgen_cli.bench.profiles import load_profile
@@ -44,6 +45,7 @@ class BenchSpec:
     protocol: Protocol = field(default_factory=Protocol)
     device: str = "auto"
     reference_overrides: list[str] = field(default_factory=list)  # e.g. a longer-trained reference network
+    at: list[int] = field(default_factory=list)  # training budgets (iterations) to evaluate each run at
 
 
 def _read_json(path: Path) -> dict | None:
@@ -67,7 +69,8 @@ def plan(spec: BenchSpec) -> list[tuple[str, int, RunConfig]]:
     runs = []
     for preset in spec.presets:
         for seed in range(1, spec.seeds + 1):
-            cfg = profile.config(preset, [*spec.overrides, f"train.seed={seed}", f"train.device={spec.device}"])
+            cfg = profile.config(preset, [*spec.overrides, *budget_overrides(spec.at), f"train.seed={seed}",
+                                          f"train.device={spec.device}"])
             runs.append((preset, seed, cfg))
     names = {cfg.data.name for _, _, cfg in runs}
     if len(names) > 1:
@@ -159,7 +162,11 @@ def run_bench(spec: BenchSpec, quiet: bool = False) -> dict:
             metrics = {}
             if (run_dir / "last.safetensors").is_file():
                 metrics = evaluate_run(run_dir, spec.protocol, features, spec.inception_weights, data_over, spec.device)
-            _write_json(run_dir / "result.json", {"preset": preset, "seed": seed, "train": trained, "metrics": metrics})
+            result = {"preset": preset, "seed": seed, "train": trained, "metrics": metrics}
+            if spec.at:
+                result["budgets"] = evaluate_budgets(run_dir, spec.at, metrics, lambda ckpt, where: evaluate_run(
+                    run_dir, spec.protocol, features, spec.inception_weights, data_over, spec.device, ckpt, where))
+            _write_json(run_dir / "result.json", result)
             progress.done(name)
         costs = _read_json(spec.out / "cost.json")
         if costs is None or set(costs) != set(spec.presets):
@@ -167,9 +174,13 @@ def run_bench(spec: BenchSpec, quiet: bool = False) -> dict:
             costs = interleaved_costs({p: cfg for p, s, cfg in runs if s == 1}, spec.device)
             _write_json(spec.out / "cost.json", costs)
     results = collect(spec, runs, features_kind, features, costs)
+    if spec.at:
+        results.update(budgets=list(spec.at), schedule=schedule_note(spec.at),
+                       by_budget=by_budget(spec.out, runs, spec.at, costs))
     write_results(spec.out, results)
     # the same page `hdgen report` writes, over the whole grid: curves overlaid, one table
     folders = [spec.out / f"{p}-s{s}" for p, s, _ in runs if (spec.out / f"{p}-s{s}" / "config.json").is_file()]
     if folders:
-        results["report"] = str(write_report(folders, spec.out / "report.html"))
+        figures = claim_figures(results) if spec.at else None
+        results["report"] = str(write_report(folders, spec.out / "report.html", figures=figures))
     return results

@@ -54,13 +54,15 @@ def ood_sets(protocol: Protocol, dataset: str) -> list[str]:
 
 
 def evaluate_run(run_dir: Path, protocol: Protocol, features: str | None, inception_weights: str | None,
-                 data_overrides: list[str], device: str = "auto") -> dict:
+                 data_overrides: list[str], device: str = "auto", checkpoint: Path | None = None,
+                 out_dir: Path | None = None) -> dict:
     """Every bench metric of one finished run, as a flat {name: number} dict (see module docstring).
-    Plots go to `run_dir/bench/`; `features` is the reference classifier checkpoint (None: Inception)."""
+    Plots go to `run_dir/bench/`; `features` is the reference classifier checkpoint (None: Inception).
+    `checkpoint` (default the run's last) and `out_dir` evaluate a kept checkpoint instead."""
     from hdgen_cli import api
 
-    ckpt = run_dir / "last.safetensors"
-    out_dir = run_dir / "bench"
+    ckpt = checkpoint or run_dir / "last.safetensors"
+    out_dir = out_dir or run_dir / "bench"
     loaded = api.load_model(ckpt, device)
     cfg, classifier = loaded.config, loaded.model.has_classifier
     sampler_trained = cfg.needs_samples

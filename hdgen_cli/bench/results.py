@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 
+from hdgen_cli.bench.budgets import markdown_lines
 from hdgen_cli.bench.claims import check
 from hdgen_cli.bench.profiles import load_profile
 from hdgen_cli.bench.protocol import ood_sets
@@ -141,6 +142,8 @@ def markdown(r: dict) -> str:
                 rows.append([c["id"], f"{row['subject']} vs {c['baseline']}", cd["condition"], _num(cd["a"]),
                              _num(cd["b"]), cd["verdict"], cd["test"]])
     lines += _table(["claim", "comparison", "condition", "A", "B", "verdict", "test"], rows)
+    if r.get("budgets"):
+        lines += ["", *markdown_lines(r)]
     lines += ["", "## Settings", "", f"Overrides: `{' '.join(r['overrides'])}`. Profile `{r['profile']}` changes "
               "only run length and size (never the energy, sampler constants or loss):", ""]
     for preset, over in r["profile_overrides"].items():

@@ -18,9 +18,11 @@ FORMATS = {"html": render_html, "md": render_markdown}
 __all__ = ["FORMATS", "RunData", "collect", "write_report"]
 
 
-def write_report(runs: list[str | Path], out: str | Path | None = None, fmt: str = "html") -> Path:
+def write_report(runs: list[str | Path], out: str | Path | None = None, fmt: str = "html",
+                 figures: list[tuple[bytes, str]] | None = None) -> Path:
     """Write the report of `runs` to `out` (default: RUN/report.<fmt> for one run, else
-    ./report.<fmt>); inputs are checked before anything is read."""
+    ./report.<fmt>); inputs are checked before anything is read. `figures` (PNG bytes, caption)
+    are the bench's per-claim figures, shown in a "Claims by training budget" section (HTML)."""
     if fmt not in FORMATS:
         raise UsageError(f"unknown --format '{fmt}'; use html or md")
     if not runs:
@@ -33,4 +35,5 @@ def write_report(runs: list[str | Path], out: str | Path | None = None, fmt: str
         raise UsageError("a run is named twice; pass each run once")
     path = Path(out) if out else (folders[0] if len(folders) == 1 else Path(".")) / f"report.{fmt}"
     check_writable(path.parent, "--out")
-    return write_text_atomically(path, FORMATS[fmt]([collect(f) for f in folders]))
+    data = [collect(f) for f in folders]
+    return write_text_atomically(path, render_html(data, figures) if fmt == "html" else FORMATS[fmt](data))

@@ -93,7 +93,7 @@ def _config(run: RunData) -> str:
     return f"<details><summary>{html.escape(run.name)}: resolved config</summary><pre>{text}</pre></details>"
 
 
-def render_html(runs: list[RunData]) -> str:
+def render_html(runs: list[RunData], figures: list[tuple[bytes, str]] | None = None) -> str:
     title = "hdgen report: " + ", ".join(run.name for run in runs)
     curves = training_curves(runs)
     parts = {
@@ -106,8 +106,12 @@ def render_html(runs: list[RunData]) -> str:
         "robustness": _per_run(runs, _robustness),
         "config": "".join(_config(run) for run in runs),
     }
-    nav = " | ".join(f'<a href="#{key}">{name}</a>' for key, name in SECTIONS)
-    sections = "".join(f'<section id="{key}"><h2>{name}</h2>{parts[key]}</section>' for key, name in SECTIONS)
+    sections_shown = list(SECTIONS)
+    if figures:  # the bench with --at: one figure per claim, its metrics against training budget
+        parts["budgets"] = "".join(_img(png, caption) for png, caption in figures)
+        sections_shown.insert(2, ("budgets", "Claims by training budget"))
+    nav = " | ".join(f'<a href="#{key}">{name}</a>' for key, name in sections_shown)
+    sections = "".join(f'<section id="{key}"><h2>{name}</h2>{parts[key]}</section>' for key, name in sections_shown)
     made = time.strftime("%Y-%m-%d %H:%M")
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
             f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>"

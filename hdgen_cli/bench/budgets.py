@@ -1,0 +1,159 @@
+"""Claims against training budget (`hdgen bench --at 1000,3000,10000`).
+
+Every run trains one schedule, that of the largest budget (`train.max_iters`, so the LR decays
+where that run's schedule puts them), and keeps a checkpoint at each smaller budget
+(`train.keep_iters`). Each kept checkpoint is evaluated with the full protocol, so a smaller
+budget is a point on the largest run's curve, not a shorter run of its own; the results say so.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from hdgen_cli.bench.claims import CLAIMS, check
+from hdgen_cli.bench.verdict import mean_std
+from hdgen_cli.errors import UsageError
+from hdgen_cli.train.checkpoint import LAST, kept_name
+
+
+def parse_at(text: str | None) -> list[int]:
+    """'1000,3000,10000' -> [1000, 3000, 10000] (sorted, distinct); one-line errors otherwise."""
+    if text is None or not text.strip():
+        return []
+    try:
+        values = sorted({int(v) for v in text.split(",") if v.strip()})
+    except ValueError:
+        raise UsageError(f"--at {text!r} is not a comma-separated list of iterations, e.g. --at 1000,3000,10000") from None
+    if not values or values[0] < 1:
+        raise UsageError(f"--at {text!r}: every budget must be a whole number of iterations >= 1")
+    return values
+
+
+def budget_overrides(at: list[int]) -> list[str]:
+    """The config lines that make a run's schedule the largest budget and keep the others."""
+    if not at:
+        return []
+    return [f"train.max_iters={at[-1]}", f"train.keep_iters=[{','.join(str(b) for b in at[:-1])}]"]
+
+
+def schedule_note(at: list[int]) -> str:
+    return (f"one schedule of {at[-1]} iterations per run (its LR schedule is that of the largest budget); "
+            f"the smaller budgets ({', '.join(str(b) for b in at[:-1]) or 'none'}) are checkpoints kept on the way "
+            f"and evaluated with the same protocol, not shorter runs")
+
+
+def checkpoint_at(run_dir: Path, budget: int, at: list[int]) -> Path:
+    return run_dir / (LAST if budget == at[-1] else kept_name(budget))
+
+
+def evaluate_budgets(run_dir: Path, at: list[int], final_metrics: dict, evaluate) -> dict[str, dict]:
+    """{budget: metrics} for one run; `evaluate(ckpt, out_dir)` runs the protocol on one checkpoint.
+    The largest budget is the run's own result; a budget the run never reached (it gave up
+    earlier) has no metrics."""
+    out = {}
+    for budget in at:
+        if budget == at[-1]:
+            out[str(budget)] = final_metrics
+            continue
+        ckpt = checkpoint_at(run_dir, budget, at)
+        out[str(budget)] = evaluate(ckpt, run_dir / "bench" / f"at-{budget}") if ckpt.is_file() else {}
+    return out
+
+
+def _divergences_until(run_dir: Path, budget: int) -> int:
+    log = run_dir / "metrics.jsonl"
+    if not log.is_file():
+        return 0
+    events = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    return sum(1 for e in events if ("divergence" in e or e.get("gave_up")) and e.get("iter", 0) <= budget)
+
+
+def budget_values(out: Path, runs, budget: int, costs: dict[str, list[float]]) -> dict[str, dict[str, list[float]]]:
+    """values[preset][metric] = per-seed values at one budget, as `bench.claims.check` reads them."""
+    values: dict[str, dict[str, list[float]]] = {}
+    for preset, seed, _ in runs:
+        run_dir = out / f"{preset}-s{seed}"
+        result = json.loads((run_dir / "result.json").read_text())
+        metrics = result.get("budgets", {}).get(str(budget), {})
+        mine = values.setdefault(preset, {})
+        for key, value in metrics.items():
+            if isinstance(value, (int, float)) and value is not None:
+                mine.setdefault(key, []).append(float(value))
+        mine.setdefault("divergences", []).append(float(_divergences_until(run_dir, budget)))
+        mine.setdefault("diverged", []).append(0.0 if metrics else 1.0)
+        if seed == 1 and preset in costs:
+            mine["step_seconds"] = list(costs[preset])
+            mine["train_cost"] = [t * budget for t in costs[preset]]
+    return values
+
+
+def by_budget(out: Path, runs, at: list[int], costs: dict[str, list[float]]) -> dict[str, dict]:
+    """{budget: {"summary": mean/std/n per preset and metric, "claims": verdicts}} for every budget."""
+    table = {}
+    for budget in at:
+        values = budget_values(out, runs, budget, costs)
+        summary = {p: {k: dict(zip(("mean", "std"), mean_std(v)), n=len(v)) for k, v in m.items()}
+                   for p, m in values.items()}
+        table[str(budget)] = {"summary": summary, "claims": check(values)}
+    return table
+
+
+BUDGET_METRICS = (("accuracy", "acc %", 100, 1), ("ece", "ECE %", 100, 1), ("confidence_gap", "conf - acc %", 100, 1),
+                  ("ece_ts", "ECE % after T", 100, 1), ("temperature", "T", 1, 2), ("lse", "LSE", 1, 2),
+                  ("auroc.logpx.mean", "AUROC log p(x)", 1, 3), ("pgd.8", "PGD 8/255 %", 100, 1),
+                  ("fid.fresh", "FID fresh", 1, 1))
+
+
+def _cell(summary: dict, preset: str, key: str, scale: float, digits: int) -> str:
+    s = summary.get(preset, {}).get(key)
+    if not s or s["mean"] is None:
+        return "–"
+    return f"{s['mean'] * scale:.{digits}f}" + (f" ± {s['std'] * scale:.{digits}f}" if s["n"] > 1 else "")
+
+
+def markdown_lines(results: dict) -> list[str]:
+    """The results.md sections of a bench run with --at: claims by budget, metrics by budget."""
+    at, table = results["budgets"], results["by_budget"]
+    lines = ["## Claims by training budget", "", f"Budgets in iterations: {results['schedule']}.", ""]
+    header = ["claim", *(f"{b} it" for b in at)]
+    rows = [[claim.id, *(f"**{_verdict(table[str(b)]['claims'], claim.id)}**" for b in at)] for claim in CLAIMS]
+    lines += _table(header, rows)
+    lines += ["", "## Metrics by training budget", ""]
+    for key, name, scale, digits in BUDGET_METRICS:
+        lines += [f"**{name}**", ""]
+        lines += _table(["method", *(f"{b} it" for b in at)],
+                        [[m, *(_cell(table[str(b)]["summary"], m, key, scale, digits) for b in at)]
+                         for m in results["presets"]])
+        lines.append("")
+    return lines
+
+
+def _verdict(claims: list[dict], claim_id: str) -> str:
+    return next(c["verdict"] for c in claims if c["id"] == claim_id)
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    return ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)] + ["| " + " | ".join(r) + " |" for r in rows]
+
+
+def claim_figures(results: dict) -> list[tuple[bytes, str]]:
+    """One PNG per claim that has a subject in the grid: each condition's metric, mean ± std over
+    seeds against iterations, one line per method (the claim's subjects and its baseline)."""
+    from hdgen_cli.bench.figures import claim_figure
+
+    at, table, ran = results["budgets"], results["by_budget"], set(results["presets"])
+    figures = []
+    for claim in CLAIMS:
+        methods = [m for m in (*claim.subjects, claim.baseline) if m in ran]
+        if claim.baseline not in ran or len(methods) < 2:
+            continue
+        verdicts = [_verdict(table[str(b)]["claims"], claim.id) for b in at]
+        panels = [(cond.metric if cond.baseline_metric is None else f"{cond.metric} vs {cond.baseline_metric}",
+                   {m: [table[str(b)]["summary"].get(m, {}).get(cond.baseline_metric if m == claim.baseline and
+                                                               cond.baseline_metric else cond.metric)
+                        for b in at] for m in methods}) for cond in claim.conditions]
+        png = claim_figure(claim.id, claim.statement, at, panels, verdicts)
+        figures.append((png, f"{claim.id}: {claim.statement} (verdict per budget: "
+                             + ", ".join(f"{b} it {v}" for b, v in zip(at, verdicts)) + ")"))
+    return figures

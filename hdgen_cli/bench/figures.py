@@ -1,0 +1,43 @@
+"""The bench's per-claim figure: a claim's metrics against training budget, mean ± std over seeds."""
+
+from __future__ import annotations
+
+import io
+import textwrap
+
+from hdgen_cli.evaluation.plots import pyplot
+
+PERCENT = ("accuracy", "ece", "ece_ts", "confidence_gap", "pgd.")
+
+
+def claim_figure(claim_id: str, statement: str, at: list[int], panels: list[tuple[str, dict[str, list]]],
+                 verdicts: list[str]) -> bytes:
+    """PNG bytes: one panel per condition; x = iterations (log scale), one line per method with a
+    band of ± one standard deviation over seeds; the verdict at each budget under the x axis."""
+    plt = pyplot()
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 3.9), squeeze=False)
+    for ax, (metric, series) in zip(axes[0], panels):
+        scale = 100 if metric.startswith(PERCENT) else 1
+        for method, points in series.items():
+            xs = [b for b, p in zip(at, points) if p and p.get("mean") is not None]
+            means = [p["mean"] * scale for p in points if p and p.get("mean") is not None]
+            stds = [p["std"] * scale for p in points if p and p.get("mean") is not None]
+            if not xs:
+                continue
+            line, = ax.plot(xs, means, marker="o", label=method)
+            ax.fill_between(xs, [m - s for m, s in zip(means, stds)], [m + s for m, s in zip(means, stds)],
+                            color=line.get_color(), alpha=0.18, linewidth=0)
+        ax.set_xscale("log")
+        ax.minorticks_off()  # the budgets are the only ticks
+        ax.set_xticks(at)
+        ax.set_xticklabels([f"{b}\n{v}" for b, v in zip(at, verdicts)], fontsize=8)
+        ax.set_xlabel("training iterations (verdict at that budget)", fontsize=8)
+        ax.set_ylabel(metric + (" (%)" if scale == 100 else ""), fontsize=9)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle("\n".join(textwrap.wrap(f"{claim_id}: {statement}", 62 * len(panels))), fontsize=10)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    plt.close(fig)
+    return buffer.getvalue()
