@@ -113,7 +113,7 @@ def test_the_default_remedies_rescue_a_real_jempp_runaway_rolling_back_to_before
     written, save = [], trainer.save_checkpoint
 
     def recording(path, captured, **kw):
-        written.append((path.name, kw["position"]["iteration"]))
+        written.append((path.name, kw["position"]["iteration"], kw["position"]["early_sign"]["raised"]))
         return save(path, captured, **kw)
 
     monkeypatch.setattr(trainer, "save_checkpoint", recording)
@@ -125,9 +125,10 @@ def test_the_default_remedies_rescue_a_real_jempp_runaway_rolling_back_to_before
     assert result.remedies == ["lower_momentum", "energy_l2"] and result.test_accuracy > 0.9
     assert signs and signs[0]["iter"] < rolls[0]["iter"] and rolls[0]["rolled_back_to"] < signs[0]["iter"]
     assert load_checkpoint(tmp_path).position["early_sign"]["history"]  # saved for an exact resume
-    # No last.safetensors is written while the sign is up (a resume from it would roll back elsewhere).
-    assert written and not [i for name, i in written if name == "last.safetensors"
-                            and signs[0]["iter"] <= i < rolls[0]["iter"]]
+    # No last.safetensors is written while the sign is up (a resume from it would roll back elsewhere);
+    # the sign may drop and rise again between two log lines, so each write is checked on its own.
+    assert written and not [i for name, i, raised in written if name == "last.safetensors" and raised
+                            and i < result.iterations]
 
 
 def test_a_roll_back_event_says_when_energy_l2_has_no_term_to_weight():
