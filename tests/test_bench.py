@@ -175,3 +175,22 @@ def test_results_json_is_plain_json(tiny_bench):
     out, _ = tiny_bench
     data = json.loads((out / "results.json").read_text())
     assert data["features"]["kind"] == "reference" and data["protocol"]["ood_sets"][-1] == "shapes"
+
+
+def test_an_unfinished_reference_classifier_is_resumed_not_reused(tmp_path, monkeypatch):
+    """A bench killed while its reference trained left a mid-schedule last.safetensors: the next
+    bench goes on from it; a finished one is reused as it is."""
+    import hdgen_cli.train as train_module
+    from hdgen_cli.bench.reference import reference_classifier
+    from hdgen_cli.train.checkpoint import load_checkpoint, save_checkpoint
+
+    over = ["data.name=digits", "train.max_iters=6", "model.width=1"]
+    ckpt = reference_classifier(tmp_path, over)
+    calls = []
+    monkeypatch.setattr(train_module, "train", lambda cfg, run_dir, resume=None, quiet=True: calls.append(resume))
+    assert reference_classifier(tmp_path, over) == ckpt and calls == []  # finished: reused
+    saved = load_checkpoint(ckpt)
+    save_checkpoint(ckpt, saved.captured(), config=saved.config, info=saved.info,
+                    position={**saved.position, "iteration": 3, "epoch": 3 / 22})
+    reference_classifier(tmp_path, over)
+    assert calls == [ckpt]

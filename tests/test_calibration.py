@@ -129,3 +129,14 @@ def test_calibrate_cli_fits_the_temperature_on_the_validation_split(tmp_path, ca
     assert run(["calibrate", "--ckpt", str(out), "--split", "valid"]) == 0
     text = capsys.readouterr().out
     assert "seeded half of the valid split (100 images" in text and "ece_temperature_scaled" in text
+
+
+def test_a_separable_fitting_set_puts_the_temperature_at_its_bound():
+    from hdgen_cli.evaluation.temperature import at_bound, confidence_summary, fit_temperature
+
+    logits = torch.eye(10, dtype=torch.float64).repeat(5, 1) * 4  # every image right, margins equal
+    labels = torch.arange(10).repeat(5)
+    t = fit_temperature(logits, labels)
+    assert at_bound(t) and t < 0.0011 and not at_bound(1.0)
+    calibrated = torch.log(torch.tensor([[0.5, 0.5]], dtype=torch.float64)).repeat(2, 1)
+    assert confidence_summary(calibrated, torch.tensor([0, 1]))["confidence_direction"] == "calibrated"

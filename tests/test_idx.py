@@ -39,7 +39,7 @@ def _fake_split(folder, split, n=7, compress=True):
     return images, labels
 
 
-@pytest.mark.parametrize("layout,compress", [("fashion-mnist", True), ("FashionMNIST/raw", False), (".", True)])
+@pytest.mark.parametrize("layout,compress", [("fashion-mnist", True), ("FashionMNIST/raw", False), ("fashion-mnist", False)])
 def test_reads_every_layout_gzipped_or_not(tmp_path, layout, compress):
     images, labels = _fake_split(tmp_path / layout, "test", compress=compress)
     data = load_dataset(DataConfig(name="fashion-mnist", data_dir=str(tmp_path)), "test")
@@ -59,6 +59,15 @@ def test_missing_files_name_the_package_and_download(tmp_path, monkeypatch):
     assert "apt-get" not in str(info.value)
 
 
+def test_files_in_the_bare_root_are_not_taken_for_either_dataset(tmp_path, monkeypatch):
+    """MNIST and Fashion-MNIST files share their names: only a folder named for one says which."""
+    monkeypatch.setitem(idx.SYSTEM_FOLDERS, "fashion-mnist", [tmp_path / "no-debian"])
+    _fake_split(tmp_path, "test")
+    for name in ("mnist", "fashion-mnist"):
+        with pytest.raises(DataError, match="not found"):
+            load_dataset(DataConfig(name=name, data_dir=str(tmp_path)), "test")
+
+
 def test_malformed_files_are_one_line_errors(tmp_path):
     _fake_split(tmp_path / "mnist", "test", compress=False)
     path = tmp_path / "mnist" / "t10k-images-idx3-ubyte"
@@ -72,6 +81,13 @@ def test_malformed_files_are_one_line_errors(tmp_path):
     _write_idx(tmp_path / "mnist" / "t10k-labels-idx1-ubyte", np.zeros(5, dtype=np.uint8), False)
     with pytest.raises(DataError, match="different sets"):
         load_dataset(DataConfig(name="mnist", data_dir=str(tmp_path)), "test")
+    gz = tmp_path / "gz" / "mnist"
+    _fake_split(gz, "test", compress=True)
+    damaged = bytearray((gz / "t10k-images-idx3-ubyte.gz").read_bytes())
+    damaged[20:40] = b"\xff" * 20  # inside the deflate stream
+    (gz / "t10k-images-idx3-ubyte.gz").write_bytes(bytes(damaged))
+    with pytest.raises(DataError, match="cannot read"):
+        load_dataset(DataConfig(name="mnist", data_dir=str(tmp_path / "gz")), "test")
 
 
 def test_pad_to_centres_and_leaves_larger_images():

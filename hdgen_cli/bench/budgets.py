@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 from hdgen_cli.bench.claims import CLAIMS, check
-from hdgen_cli.bench.verdict import mean_std
+from hdgen_cli.bench.tables import cell, summarize, table
 from hdgen_cli.errors import UsageError
 from hdgen_cli.train.checkpoint import LAST, kept_name
 
@@ -47,14 +47,14 @@ def checkpoint_at(run_dir: Path, budget: int, at: list[int]) -> Path:
     return run_dir / (LAST if budget == at[-1] else kept_name(budget))
 
 
-def evaluate_budgets(run_dir: Path, at: list[int], final_metrics: dict, evaluate) -> dict[str, dict]:
+def evaluate_budgets(run_dir: Path, at: list[int], final_metrics: dict, evaluate, finished: bool) -> dict[str, dict]:
     """{budget: metrics} for one run; `evaluate(ckpt, out_dir)` runs the protocol on one checkpoint.
-    The largest budget is the run's own result; a budget the run never reached (it gave up
-    earlier) has no metrics."""
+    The largest budget is the run's own result when it finished; a budget the run never reached
+    (the guard gave up before it) has no metrics."""
     out = {}
     for budget in at:
         if budget == at[-1]:
-            out[str(budget)] = final_metrics
+            out[str(budget)] = final_metrics if finished else {}
             continue
         ckpt = checkpoint_at(run_dir, budget, at)
         out[str(budget)] = evaluate(ckpt, run_dir / "bench" / f"at-{budget}") if ckpt.is_file() else {}
@@ -62,11 +62,11 @@ def evaluate_budgets(run_dir: Path, at: list[int], final_metrics: dict, evaluate
 
 
 def _divergences_until(run_dir: Path, budget: int) -> int:
-    log = run_dir / "metrics.jsonl"
-    if not log.is_file():
-        return 0
-    events = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
-    return sum(1 for e in events if ("divergence" in e or e.get("gave_up")) and e.get("iter", 0) <= budget)
+    """Divergence and give-up events up to `budget` (a line cut by a kill is skipped)."""
+    from hdgen_cli.report.collect import read_jsonl
+
+    events = read_jsonl(run_dir / "metrics.jsonl")
+    return sum(1 for e in events if ("divergence" in e or e.get("gave_up")) and (e.get("iter") or 0) <= budget)
 
 
 def budget_values(out: Path, runs, budget: int, costs: dict[str, list[float]]) -> dict[str, dict[str, list[float]]]:
@@ -90,13 +90,11 @@ def budget_values(out: Path, runs, budget: int, costs: dict[str, list[float]]) -
 
 def by_budget(out: Path, runs, at: list[int], costs: dict[str, list[float]]) -> dict[str, dict]:
     """{budget: {"summary": mean/std/n per preset and metric, "claims": verdicts}} for every budget."""
-    table = {}
+    out_table = {}
     for budget in at:
         values = budget_values(out, runs, budget, costs)
-        summary = {p: {k: dict(zip(("mean", "std"), mean_std(v)), n=len(v)) for k, v in m.items()}
-                   for p, m in values.items()}
-        table[str(budget)] = {"summary": summary, "claims": check(values)}
-    return table
+        out_table[str(budget)] = {"summary": summarize(values), "claims": check(values)}
+    return out_table
 
 
 BUDGET_METRICS = (("accuracy", "acc %", 100, 1), ("ece", "ECE %", 100, 1), ("confidence_gap", "conf - acc %", 100, 1),
@@ -105,25 +103,18 @@ BUDGET_METRICS = (("accuracy", "acc %", 100, 1), ("ece", "ECE %", 100, 1), ("con
                   ("fid.fresh", "FID fresh", 1, 1))
 
 
-def _cell(summary: dict, preset: str, key: str, scale: float, digits: int) -> str:
-    s = summary.get(preset, {}).get(key)
-    if not s or s["mean"] is None:
-        return "–"
-    return f"{s['mean'] * scale:.{digits}f}" + (f" ± {s['std'] * scale:.{digits}f}" if s["n"] > 1 else "")
-
-
 def markdown_lines(results: dict) -> list[str]:
     """The results.md sections of a bench run with --at: claims by budget, metrics by budget."""
-    at, table = results["budgets"], results["by_budget"]
+    at, per_budget = results["budgets"], results["by_budget"]
     lines = ["## Claims by training budget", "", f"Budgets in iterations: {results['schedule']}.", ""]
     header = ["claim", *(f"{b} it" for b in at)]
-    rows = [[claim.id, *(f"**{_verdict(table[str(b)]['claims'], claim.id)}**" for b in at)] for claim in CLAIMS]
-    lines += _table(header, rows)
+    rows = [[claim.id, *(f"**{_verdict(per_budget[str(b)]['claims'], claim.id)}**" for b in at)] for claim in CLAIMS]
+    lines += table(header, rows)
     lines += ["", "## Metrics by training budget", ""]
     for key, name, scale, digits in BUDGET_METRICS:
         lines += [f"**{name}**", ""]
-        lines += _table(["method", *(f"{b} it" for b in at)],
-                        [[m, *(_cell(table[str(b)]["summary"], m, key, scale, digits) for b in at)]
+        lines += table(["method", *(f"{b} it" for b in at)],
+                        [[m, *(cell(per_budget[str(b)]["summary"], m, key, scale, digits) for b in at)]
                          for m in results["presets"]])
         lines.append("")
     return lines
@@ -133,27 +124,40 @@ def _verdict(claims: list[dict], claim_id: str) -> str:
     return next(c["verdict"] for c in claims if c["id"] == claim_id)
 
 
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    return ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)] + ["| " + " | ".join(r) + " |" for r in rows]
-
-
 def claim_figures(results: dict) -> list[tuple[bytes, str]]:
     """One PNG per claim that has a subject in the grid: each condition's metric, mean ± std over
     seeds against iterations, one line per method (the claim's subjects and its baseline)."""
     from hdgen_cli.bench.figures import claim_figure
 
-    at, table, ran = results["budgets"], results["by_budget"], set(results["presets"])
+    at, per_budget, ran = results["budgets"], results["by_budget"], set(results["presets"])
     figures = []
     for claim in CLAIMS:
         methods = [m for m in (*claim.subjects, claim.baseline) if m in ran]
         if claim.baseline not in ran or len(methods) < 2:
             continue
-        verdicts = [_verdict(table[str(b)]["claims"], claim.id) for b in at]
+        verdicts = [_verdict(per_budget[str(b)]["claims"], claim.id) for b in at]
         panels = [(cond.metric if cond.baseline_metric is None else f"{cond.metric} vs {cond.baseline_metric}",
-                   {m: [table[str(b)]["summary"].get(m, {}).get(cond.baseline_metric if m == claim.baseline and
+                   {m: [per_budget[str(b)]["summary"].get(m, {}).get(cond.baseline_metric if m == claim.baseline and
                                                                cond.baseline_metric else cond.metric)
                         for b in at] for m in methods}) for cond in claim.conditions]
         png = claim_figure(claim.id, claim.statement, at, panels, verdicts)
         figures.append((png, f"{claim.id}: {claim.statement} (verdict per budget: "
                              + ", ".join(f"{b} it {v}" for b, v in zip(at, verdicts)) + ")"))
-    return figures
+    return [*figures, scale_figure(results)]
+
+
+SCALE_PANELS = ("confidence_gap", "temperature", "lse", "margin")
+
+
+def scale_figure(results: dict) -> tuple[bytes, str]:
+    """Why a classifier is over- or underconfident, against budget: mean confidence minus accuracy,
+    the fitted temperature, and the logit scale (mean LSE, top-2 margin), every method."""
+    from hdgen_cli.bench.figures import claim_figure
+
+    at, per_budget, ran = results["budgets"], results["by_budget"], results["presets"]
+    panels = [(key, {m: [per_budget[str(b)]["summary"].get(m, {}).get(key) for b in at] for m in ran})
+              for key in SCALE_PANELS]
+    png = claim_figure("calibration scale", "confidence - accuracy, temperature T, mean LSE f(x) and top-2 margin "
+                       "on test images, against training budget", at, panels, ["" for _ in at])
+    return png, ("calibration scale: mean confidence minus accuracy (< 0 underconfident), the NLL-fitted "
+                 "temperature (< 1: logits too small), mean logsumexp of the logits and mean top-2 margin")

@@ -15,8 +15,12 @@ def claim_figure(claim_id: str, statement: str, at: list[int], panels: list[tupl
     """PNG bytes: one panel per condition; x = iterations (log scale), one line per method with a
     band of ± one standard deviation over seeds; the verdict at each budget under the x axis."""
     plt = pyplot()
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 3.9), squeeze=False)
-    for ax, (metric, series) in zip(axes[0], panels):
+    cols = min(len(panels), 2)
+    rows = -(-len(panels) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.6 * rows + 0.4), squeeze=False)
+    for ax in axes.flat[len(panels):]:
+        ax.set_visible(False)
+    for ax, (metric, series) in zip(axes.flat, panels):
         scale = 100 if metric.startswith(PERCENT) else 1
         for method, points in series.items():
             xs = [b for b, p in zip(at, points) if p and p.get("mean") is not None]
@@ -28,14 +32,17 @@ def claim_figure(claim_id: str, statement: str, at: list[int], panels: list[tupl
             ax.fill_between(xs, [m - s for m, s in zip(means, stds)], [m + s for m, s in zip(means, stds)],
                             color=line.get_color(), alpha=0.18, linewidth=0)
         ax.set_xscale("log")
+        if metric == "temperature":  # T is a ratio: 0.5 and 2 are equally far from 1
+            ax.set_yscale("log")
+            ax.axhline(1.0, color="grey", linewidth=0.8, linestyle="--")
         ax.minorticks_off()  # the budgets are the only ticks
         ax.set_xticks(at)
         ax.set_xticklabels([f"{b}\n{v}" for b, v in zip(at, verdicts)], fontsize=8)
-        ax.set_xlabel("training iterations (verdict at that budget)", fontsize=8)
+        ax.set_xlabel("training iterations" + (" (verdict at that budget)" if any(verdicts) else ""), fontsize=8)
         ax.set_ylabel(metric + (" (%)" if scale == 100 else ""), fontsize=9)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    fig.suptitle("\n".join(textwrap.wrap(f"{claim_id}: {statement}", 62 * len(panels))), fontsize=10)
+    fig.suptitle("\n".join(textwrap.wrap(f"{claim_id}: {statement}", 62 * cols)), fontsize=10)
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110)

@@ -165,7 +165,8 @@ def run_bench(spec: BenchSpec, quiet: bool = False) -> dict:
             result = {"preset": preset, "seed": seed, "train": trained, "metrics": metrics}
             if spec.at:
                 result["budgets"] = evaluate_budgets(run_dir, spec.at, metrics, lambda ckpt, where: evaluate_run(
-                    run_dir, spec.protocol, features, spec.inception_weights, data_over, spec.device, ckpt, where))
+                    run_dir, spec.protocol, features, spec.inception_weights, data_over, spec.device, ckpt, where),
+                    finished=trained["status"] == "finished")
             _write_json(run_dir / "result.json", result)
             progress.done(name)
         costs = _read_json(spec.out / "cost.json")

@@ -54,11 +54,24 @@ def reference_classifier(out: Path, data_overrides: list[str], quiet: bool = Tru
     cfg = reference_config(data_overrides)
     run_dir = out / f"reference-{cfg.data.name}"
     ckpt = run_dir / "last.safetensors"
+    resume = None
     if ckpt.is_file():
         try:
-            if load_checkpoint(ckpt).config == cfg:
-                return ckpt
+            saved = load_checkpoint(ckpt)
+            if saved.config == cfg:
+                if _finished(saved.position, cfg):
+                    return ckpt
+                resume = ckpt  # a bench killed while the reference trained: go on from its checkpoint
         except Exception:  # noqa: BLE001 - a damaged or foreign file is retrained below
             pass
-    train(cfg, run_dir, quiet=quiet)
+    if resume is None and run_dir.exists():
+        (run_dir / "metrics.jsonl").unlink(missing_ok=True)
+    train(cfg, run_dir, resume=resume, quiet=quiet)
     return ckpt
+
+
+def _finished(position: dict, cfg) -> bool:
+    """Whether a checkpoint ends its run's schedule (max_iters, else the epochs)."""
+    if cfg.train.max_iters is not None:
+        return position.get("iteration", 0) >= cfg.train.max_iters
+    return position.get("epoch", 0) >= cfg.train.epochs - 1e-9

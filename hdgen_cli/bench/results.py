@@ -4,7 +4,6 @@ papers' tables (mean +- std over seeds), with the claims table and the settings 
 from __future__ import annotations
 
 import json
-import math
 import platform
 from pathlib import Path
 
@@ -14,7 +13,7 @@ from hdgen_cli.bench.budgets import markdown_lines
 from hdgen_cli.bench.claims import check
 from hdgen_cli.bench.profiles import load_profile
 from hdgen_cli.bench.protocol import ood_sets
-from hdgen_cli.bench.verdict import mean_std
+from hdgen_cli.bench.tables import cell, summarize, table
 from hdgen_cli.files import write_text_atomically
 
 COST = ("iterations", "s_per_iter", "cpu_s_per_iter", "train_seconds", "peak_memory_mb", "divergences", "recoveries")
@@ -43,7 +42,7 @@ def collect(spec, runs, features_kind: str, features: str | None, costs: dict[st
             iterations = values[preset].get("iterations")  # a finished run's length
             if iterations:  # the whole run's cost at the interleaved rate
                 values[preset]["train_cost"] = [t * iterations[0] for t in costs[preset]]
-    summary = {p: {k: dict(zip(("mean", "std"), mean_std(v)), n=len(v)) for k, v in m.items()} for p, m in values.items()}
+    summary = summarize(values)
     profile = load_profile(spec.profile)
     dataset = runs[0][2].data.name
     return {
@@ -64,23 +63,11 @@ def write_results(out: Path, results: dict) -> None:
     write_text_atomically(out / "results.md", markdown(results))
 
 
-def _cell(summary: dict, preset: str, key: str, scale: float = 1.0, digits: int = 1) -> str:
-    s = summary.get(preset, {}).get(key)
-    if not s or s["mean"] is None or not math.isfinite(s["mean"]):
-        return "–"
-    text = f"{s['mean'] * scale:.{digits}f}"
-    return text + (f" ± {s['std'] * scale:.{digits}f}" if s["n"] > 1 else "")
-
-
 def _remedies(results: dict, preset: str) -> str:
     """The guard's remedies the rescued runs of `preset` were obtained with."""
     used = sorted({x for run in results["runs"] if run.get("preset") == preset and run.get("train", {}).get("rescued")
                    for x in run["train"].get("remedies") or []})
     return ", ".join(used) or "none"
-
-
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    return ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)] + ["| " + " | ".join(r) + " |" for r in rows]
 
 
 def markdown(r: dict) -> str:
@@ -90,47 +77,48 @@ def markdown(r: dict) -> str:
              f"Mean ± std over seeds. Clean protocol (no input noise), eval mode, last checkpoint. FID/IS features: "
              f"{feats}, the same network for every method.", "",
              "## Classification, calibration and generation", ""]
-    lines += _table(["method", "acc %", "NLL", f"ECE % ({p['ece_bins']} bins)",
+    lines += table(["method", "acc %", "NLL", f"ECE % ({p['ece_bins']} bins)",
                      f"FID fresh ({p['fid_n']}, {p['fid_steps']} steps)", "IS fresh", "FID buffer", "IS buffer"],
-                    [[m, _cell(s, m, "accuracy", 100), _cell(s, m, "nll", 1, 3), _cell(s, m, "ece", 100),
-                      _cell(s, m, "fid.fresh", 1, 2), _cell(s, m, "is.fresh", 1, 2), _cell(s, m, "fid.buffer", 1, 2),
-                      _cell(s, m, "is.buffer", 1, 2)] for m in presets])
+                    [[m, cell(s, m, "accuracy", 100), cell(s, m, "nll", 1, 3), cell(s, m, "ece", 100),
+                      cell(s, m, "fid.fresh", 1, 2), cell(s, m, "is.fresh", 1, 2), cell(s, m, "fid.buffer", 1, 2),
+                      cell(s, m, "is.buffer", 1, 2)] for m in presets])
     lines += ["", "## Calibration: scale or shape", "",
               "Raw ECE is what the papers claim about. Mean confidence minus accuracy says over- (> 0) or "
               "underconfident (< 0); T is the temperature that minimises NLL on held-out images (T < 1: the "
               "logits are too small) and the ECE after dividing by it says how much of the raw ECE a single scale "
-              "explains. LSE is the mean logsumexp of the logits on test images (-E(x) for the JEM family), "
+              "explains (without a validation split, T is fitted on a seeded half of the test images and the scaled "
+              "ECE measured on the other half, whose fewer images bias an ECE upward). LSE is the mean logsumexp of the logits on test images (-E(x) for the JEM family), "
               "margin the mean gap between the two largest logits.", ""]
-    lines += _table(["method", "ECE %", "confidence - accuracy %", "T", "ECE % after T", "LSE", "top-2 margin"],
-                    [[m, _cell(s, m, "ece", 100), _cell(s, m, "confidence_gap", 100), _cell(s, m, "temperature", 1, 3),
-                      _cell(s, m, "ece_ts", 100), _cell(s, m, "lse", 1, 2), _cell(s, m, "margin", 1, 2)]
+    lines += table(["method", "ECE %", "confidence - accuracy %", "T", "ECE % after T", "LSE", "top-2 margin"],
+                    [[m, cell(s, m, "ece", 100), cell(s, m, "confidence_gap", 100), cell(s, m, "temperature", 1, 3),
+                      cell(s, m, "ece_ts", 100), cell(s, m, "lse", 1, 2), cell(s, m, "margin", 1, 2)]
                      for m in presets])
     sets = p["ood_sets"] + ["mean"]
     lines += ["", "## OOD detection (AUROC, in-distribution test images positive)", ""]
     for score in ("logpx", "maxprob", "grad-norm"):
         lines += [f"**{score}**", ""]
-        lines += _table(["method", *sets], [[m, *(_cell(s, m, f"auroc.{score}.{o}", 1, 3) for o in sets)] for m in presets])
+        lines += table(["method", *sets], [[m, *(cell(s, m, f"auroc.{score}.{o}", 1, 3) for o in sets)] for m in presets])
         lines.append("")
     eps = p["pgd_eps"]
     lines += [f"## Robust accuracy % (PGD-{p['pgd_steps']} L-inf, {p['attack_n']} test images; BPDA+EOT: "
               f"{p['bpda_steps']} PGD steps through {p['bpda_purify_steps']} steps of the method's own sampler, "
               f"EOT {p['bpda_eot']}, {p['bpda_votes']} votes, {p['bpda_n']} images)", ""]
-    lines += _table(["method", "clean", *(f"{e}/255" for e in eps), f"BPDA+EOT {p['bpda_eps']}/255"],
-                    [[m, _cell(s, m, "clean_accuracy_attack_subset", 100), *(_cell(s, m, f"pgd.{e}", 100) for e in eps),
-                      _cell(s, m, f"bpda.{p['bpda_eps']}", 100)] for m in presets])
+    lines += table(["method", "clean", *(f"{e}/255" for e in eps), f"BPDA+EOT {p['bpda_eps']}/255"],
+                    [[m, cell(s, m, "clean_accuracy_attack_subset", 100), *(cell(s, m, f"pgd.{e}", 100) for e in eps),
+                      cell(s, m, f"bpda.{p['bpda_eps']}", 100)] for m in presets])
     lines += ["", "## Cost", "", "Measured on this machine. A run's own times move with whatever else the machine "
               "runs, so the cost claims read the interleaved step times: after the grid, every round times one "
               "training step of every method back to back (median ± std over rounds).", ""]
-    lines += _table(["method", "step s (interleaved)", "s/iter in the run (wall)", "CPU s/iter", "train s (wall)", "peak MB",
+    lines += table(["method", "step s (interleaved)", "s/iter in the run (wall)", "CPU s/iter", "train s (wall)", "peak MB",
                      "divergences", "rescued runs", "diverged runs", "remedies applied"],
-                    [[m, _cell(s, m, "step_seconds", 1, 3), _cell(s, m, "s_per_iter", 1, 3), _cell(s, m, "cpu_s_per_iter", 1, 3),
-                      _cell(s, m, "train_seconds", 1, 0),
-                      _cell(s, m, "peak_memory_mb", 1, 0), _cell(s, m, "divergences", 1, 1),
-                      _cell(s, m, "rescued", 1, 1), _cell(s, m, "diverged", 1, 1), _remedies(r, m)] for m in presets])
+                    [[m, cell(s, m, "step_seconds", 1, 3), cell(s, m, "s_per_iter", 1, 3), cell(s, m, "cpu_s_per_iter", 1, 3),
+                      cell(s, m, "train_seconds", 1, 0),
+                      cell(s, m, "peak_memory_mb", 1, 0), cell(s, m, "divergences", 1, 1),
+                      cell(s, m, "rescued", 1, 1), cell(s, m, "diverged", 1, 1), _remedies(r, m)] for m in presets])
     lines += ["", "## Claims", "", "Verdict rule: the difference of means must lie in the claimed direction by more "
               "than the claim's minimum effect and by more than 2 standard errors of the difference (seed spread); "
               "'does not hold' when even the upper 2-SE bound falls short. See docs/bench.md.", ""]
-    lines += _table(["claim", "statement", "source", "verdict", "per comparison"],
+    lines += table(["claim", "statement", "source", "verdict", "per comparison"],
                     [[c["id"], c["statement"], c["source"], f"**{c['verdict']}**",
                       "; ".join(f"{row['subject']} vs {c['baseline']}: {row['verdict']}" for row in c["rows"])]
                      for c in r["claims"]])
@@ -141,7 +129,7 @@ def markdown(r: dict) -> str:
             for cd in row["conditions"]:
                 rows.append([c["id"], f"{row['subject']} vs {c['baseline']}", cd["condition"], _num(cd["a"]),
                              _num(cd["b"]), cd["verdict"], cd["test"]])
-    lines += _table(["claim", "comparison", "condition", "A", "B", "verdict", "test"], rows)
+    lines += table(["claim", "comparison", "condition", "A", "B", "verdict", "test"], rows)
     if r.get("budgets"):
         lines += ["", *markdown_lines(r)]
     lines += ["", "## Settings", "", f"Overrides: `{' '.join(r['overrides'])}`. Profile `{r['profile']}` changes "

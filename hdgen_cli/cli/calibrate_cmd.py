@@ -39,7 +39,8 @@ def calibrate(
                     ("mean_confidence", result["mean_confidence"]),
                     ("confidence_gap", f"{result['confidence_gap']:+.4f} ({result['confidence_direction']})"),
                     ("ece_temperature_scaled", result["ece_temperature_scaled"]),
-                    ("temperature", f"{result['temperature']:.4f} (fitted by NLL on {_fit_on(result)})"),
+                    ("temperature", f"{result['temperature']:.4f} (fitted by NLL on {_fit_on(result)}"
+                                    + ("; at the end of its range: a bound, not an optimum)" if result["temperature_at_bound"] else ")")),
                     ("mean_lse", result["mean_lse"]), ("mean_top2_margin", result["mean_top2_margin"]),
                     ("bins", bins), ("images", result["n"]),
                     ("dataset", f"{result['dataset']} ({result['split']})"),
@@ -50,4 +51,5 @@ def _fit_on(result: dict) -> str:
     if result["temperature_fit_on"] == "valid":
         return f"the validation split, {result['temperature_fit_n']} images"
     return (f"a seeded half of the {result['split']} split ({result['temperature_fit_n']} images; "
-            f"scaled ECE on the other {result['temperature_eval_n']})")
+            f"scaled ECE on the other {result['temperature_eval_n']}, whose raw ECE is "
+            f"{result['ece_unscaled_same_images']:.4f})")

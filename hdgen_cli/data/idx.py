@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +28,8 @@ APT_PACKAGE = {"fashion-mnist": "dataset-fashion-mnist"}
 
 def candidate_folders(name: str, root: Path) -> list[Path]:
     """Where the idx files of `name` may be, in the order they are tried."""
-    return [root / name, root / TORCHVISION_FOLDER[name] / "raw", root, *SYSTEM_FOLDERS.get(name, [])]
+    # Not the bare root: MNIST and Fashion-MNIST files have the same names, so a folder of their own says which.
+    return [root / name, root / TORCHVISION_FOLDER[name] / "raw", *SYSTEM_FOLDERS.get(name, [])]
 
 
 def _file(folder: Path, stem: str) -> Path | None:
@@ -52,7 +54,7 @@ def read_idx(path: Path, ndim: int) -> np.ndarray:
     """One uint8 idx array with `ndim` dimensions; a malformed file is a one-line DataError."""
     try:
         raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+    except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as exc:
         raise DataError(f"cannot read {path}: {exc}; delete it and fetch the dataset again") from None
     header = 4 + 4 * ndim
     if len(raw) < header or raw[0:2] != b"\0\0" or raw[2] != UBYTE or raw[3] != ndim:

@@ -13,7 +13,8 @@ import torch
 
 from hdgen_cli.data import ImageSet
 from hdgen_cli.evaluation.classify import eval_scores
-from hdgen_cli.evaluation.temperature import confidence_summary, fit_temperature, nll
+from hdgen_cli.errors import UsageError
+from hdgen_cli.evaluation.temperature import at_bound, confidence_summary, fit_temperature, nll
 
 
 def reliability_table(confidence: torch.Tensor, correct: torch.Tensor, bins: int = 20) -> list[dict]:
@@ -55,7 +56,8 @@ def calibration(model, data: ImageSet, pixel_range: str, bins: int = 20, sigma: 
 
     T is fitted by NLL on `fit_on` (a validation split) and applied to all of `data`; without
     one, a seeded half of `data` fits T and the other half measures the scaled ECE, so T never
-    sees the images it is judged on.
+    sees the images it is judged on; `ece_unscaled_same_images` is the raw ECE on those same
+    images (fewer images bias an ECE upward, so compare the scaled ECE with it).
     """
     logits, labels = predict_logits(model, data, pixel_range, sigma)
     confidence, pred = logits.softmax(1).max(1)
@@ -68,11 +70,14 @@ def calibration(model, data: ImageSet, pixel_range: str, bins: int = 20, sigma: 
         half = len(labels) // 2
         fit_logits, fit_labels = logits[perm[:half]], labels[perm[:half]]
         eval_logits, eval_labels, where = logits[perm[half:]], labels[perm[half:]], "half"
+    if len(fit_labels) < 1 or len(eval_labels) < 1:
+        raise UsageError(f"{len(labels)} image(s) are too few to fit a temperature on one half and score the other")
     temperature = fit_temperature(fit_logits, fit_labels)
     return {"ece": expected_calibration_error(table), "accuracy": float((pred == labels).double().mean()),
             "bins": bins, "table": table, "n": len(labels),
             "ece_temperature_scaled": ece_of(eval_logits / temperature, eval_labels, bins),
-            "temperature": temperature, "temperature_fit_on": where, "temperature_fit_n": len(fit_labels),
+            "ece_unscaled_same_images": ece_of(eval_logits, eval_labels, bins),  # the like-for-like before
+            "temperature": temperature, "temperature_at_bound": at_bound(temperature), "temperature_fit_on": where, "temperature_fit_n": len(fit_labels),
             "temperature_eval_n": len(eval_labels), "nll": nll(logits, labels),
             "nll_temperature_scaled": nll(eval_logits, eval_labels, temperature),
             **confidence_summary(logits, labels)}

@@ -24,8 +24,14 @@ def nll(logits: torch.Tensor, labels: torch.Tensor, temperature: float = 1.0) ->
 
 
 def fit_temperature(logits: torch.Tensor, labels: torch.Tensor, tol: float = 1e-10) -> float:
-    """argmin_T NLL(logits / T) by golden-section search on log T over [1e-3, 1e3]."""
+    """argmin_T NLL(logits / T) by golden-section search on log T over [1e-3, 1e3].
+
+    When every image's largest logit is its label's, the NLL falls monotonically as T -> 0 (each
+    term's derivative in 1/T is E_p[z] - z_y < 0) and has no minimum: the lower bound is returned
+    (`at_bound` says so)."""
     lo, hi = LOG_T_RANGE
+    if len(labels) and bool((logits.argmax(1) == labels).all()):
+        return math.exp(lo)
     a, b = hi - GOLDEN * (hi - lo), lo + GOLDEN * (hi - lo)
     fa, fb = nll(logits, labels, math.exp(a)), nll(logits, labels, math.exp(b))
     while hi - lo > tol:
@@ -38,6 +44,13 @@ def fit_temperature(logits: torch.Tensor, labels: torch.Tensor, tol: float = 1e-
             b = lo + GOLDEN * (hi - lo)
             fb = nll(logits, labels, math.exp(b))
     return math.exp((lo + hi) / 2)
+
+
+def at_bound(temperature: float) -> bool:
+    """Whether the fit stopped at an end of its range (e.g. a perfectly separated fitting set,
+    whose NLL falls without limit as T -> 0): T is then a bound, not an optimum."""
+    lo, hi = (math.exp(v) for v in LOG_T_RANGE)
+    return temperature <= lo * 1.001 or temperature >= hi / 1.001
 
 
 def confidence_summary(logits: torch.Tensor, labels: torch.Tensor) -> dict:
@@ -55,5 +68,5 @@ def confidence_summary(logits: torch.Tensor, labels: torch.Tensor) -> dict:
     top = z.topk(min(2, z.shape[1]), dim=1).values
     margin = float((top[:, 0] - top[:, 1]).mean()) if z.shape[1] > 1 else None
     return {"mean_confidence": float(confidence.mean()), "confidence_gap": gap,
-            "confidence_direction": "overconfident" if gap > 0 else "underconfident",
+            "confidence_direction": "overconfident" if gap > 0 else "underconfident" if gap < 0 else "calibrated",
             "mean_lse": float(torch.logsumexp(z, 1).mean()), "mean_top2_margin": margin}

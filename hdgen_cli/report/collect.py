@@ -27,8 +27,11 @@ class RunData:
     images: dict[str, bytes] = field(default_factory=dict)            # title -> PNG bytes
 
     def latest(self, command: str, **match) -> dict | None:
+        """The newest record of `command` matching `match`; records of a checkpoint kept on the way
+        (iter-NNNNNNN.safetensors, `hdgen bench --at`) count only when the run has no other."""
         found = [r for r in self.evaluations.get(command, []) if all(r.get(k) == v for k, v in match.items())]
-        return found[-1] if found else None
+        final = [r for r in found if not Path(str(r.get("checkpoint", ""))).name.startswith("iter-")]
+        return (final or found)[-1] if found else None
 
     @property
     def method(self) -> str:
@@ -39,7 +42,7 @@ class RunData:
         return self.config.get("data", {}).get("name", "?")
 
 
-def _read_jsonl(path: Path) -> list[dict]:
+def read_jsonl(path: Path) -> list[dict]:
     rows = []
     for line in path.read_text().splitlines() if path.is_file() else []:
         try:
@@ -104,7 +107,7 @@ def collect(folder: str | Path) -> RunData:
     folder = Path(folder)
     if not (folder / "config.json").is_file():
         raise UsageError(f"{folder} is not an hdgen run directory (no config.json); pass a folder `hdgen train` wrote")
-    log = _read_jsonl(folder / "metrics.jsonl")
+    log = read_jsonl(folder / "metrics.jsonl")
     data = RunData(folder.name, folder, json.loads((folder / "config.json").read_text()),
                    [r for r in log if r.get("kind") == "train"], [r for r in log if r.get("kind") == "event"])
     for record in read_records(folder):

@@ -169,7 +169,7 @@ def guard_status(gc: GuardConfig, remedies: Remedies, steps: int | None) -> str:
 
 
 def give_up(problem: str, gc: GuardConfig, remedies: Remedies, good_iter: int, snap: Path, last: Path,
-            monitor) -> None:
+            monitor, iteration: int | None = None) -> None:
     """Log and raise the one-line error that ends a run the guard could not save (exit 3)."""
     if gc.on_divergence == "stop":
         tried = "recovery is off (train.guard.on_divergence=stop)"
@@ -182,7 +182,7 @@ def give_up(problem: str, gc: GuardConfig, remedies: Remedies, good_iter: int, s
     message = (f"training diverged at {problem}; {tried}. Last samples and loss history in {snap}. To continue, "
                f"{start} with other train.guard.remedies (docs/stability.md), a lower optim.lr or more "
                "train.guard.recoveries")
-    monitor.write({"kind": "event", "message": message, "gave_up": True})  # the CLI prints it
+    monitor.write({"kind": "event", "message": message, "gave_up": True, "iter": iteration})  # the CLI prints it
     raise TrainingDiverged(message)
 
 

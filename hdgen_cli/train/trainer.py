@@ -211,7 +211,7 @@ def train(config: RunConfig, run_dir: str | Path, resume: str | Path | None = No
             if problem is not None:
                 if gc.on_divergence == "stop" or remedies.recoveries >= gc.recoveries:
                     give_up(problem, gc, remedies, good.iteration, guard.snapshot(run_dir, main), run_dir / LAST,
-                            monitor)
+                            monitor, it)
                 remedies = remedies.next(gc, objective.energy_penalty)
                 before = sampler.steps if sampler is not None else None
                 state.restore(good, "the last good state")
