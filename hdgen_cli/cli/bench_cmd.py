@@ -14,7 +14,7 @@ def bench(
     overrides: Optional[list[str]] = typer.Argument(None, help="config overrides for every run, e.g. data.name=shapes"),
     presets: Optional[str] = typer.Option(None, "--presets", help="comma-separated presets (default: all eleven methods)"),
     seeds: int = typer.Option(3, "--seeds", help="seeds per preset (1..N)"),
-    profile: str = typer.Option("small", "--profile", help="small (scaled to small data, CPU) or paper (as published)"),
+    profile: str = typer.Option("small", "--profile", help="small (scaled to small data, CPU), fashion (Fashion-MNIST with --at, CPU) or paper (as published)"),
     out: Path = typer.Option(Path("bench"), "--out", "-o", help="bench folder: one run folder per preset and seed"),
     quick: bool = typer.Option(False, "--quick", help="4 methods (softmax, jem, jempp-m5, hdge), 1 seed"),
     at: Optional[str] = typer.Option(None, "--at", help="training budgets in iterations, e.g. 1000,3000,10000: each "
