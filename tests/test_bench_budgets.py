@@ -68,3 +68,22 @@ def test_results_and_report_show_the_budget_axis(budget_bench):
     page = (out / "report.html").read_text()
     assert 'id="budgets"' in page and page.count("data:image/png;base64") >= 3
     assert "jem-family-ece: the JEM family is better calibrated" in page
+
+
+def test_a_run_given_up_before_a_budget_counts_as_diverged_there(tmp_path):
+    """The guard gave up at iteration 861 of a 10 000 schedule: the last good checkpoint (859) is
+    no result at 1000 or 10 000; the run is diverged there and its divergences count."""
+    from hdgen_cli.bench.budgets import budget_values
+
+    run_dir = tmp_path / "jem-s1"
+    run_dir.mkdir()
+    metrics = {"accuracy": 0.37, "ece": 0.2}
+    (run_dir / "result.json").write_text(json.dumps({
+        "preset": "jem", "seed": 1, "metrics": metrics, "budgets": {"500": metrics, "1000": {}, "10000": metrics},
+        "train": {"status": "diverged", "checkpoint_iteration": 859}}))
+    (run_dir / "metrics.jsonl").write_text(
+        '{"kind": "event", "divergence": "x", "iter": 900}\n{"kind": "event", "gave_up": true, "iter": 861}\n{"cut')
+    runs = [("jem", 1, None)]
+    early, late = budget_values(tmp_path, runs, 500, {}), budget_values(tmp_path, runs, 10000, {})
+    assert early["jem"]["accuracy"] == [0.37] and early["jem"]["diverged"] == [0.0] and early["jem"]["divergences"] == [0.0]
+    assert "accuracy" not in late["jem"] and late["jem"]["diverged"] == [1.0] and late["jem"]["divergences"] == [2.0]

@@ -76,6 +76,9 @@ def budget_values(out: Path, runs, budget: int, costs: dict[str, list[float]]) -
         run_dir = out / f"{preset}-s{seed}"
         result = json.loads((run_dir / "result.json").read_text())
         metrics = result.get("budgets", {}).get(str(budget), {})
+        train = result.get("train", {})
+        if train.get("status") == "diverged" and budget > (train.get("checkpoint_iteration") or 0):
+            metrics = {}  # the guard gave up before this budget: its last good checkpoint is an earlier one
         mine = values.setdefault(preset, {})
         for key, value in metrics.items():
             if isinstance(value, (int, float)) and value is not None:
