@@ -143,7 +143,7 @@ def claim_figures(results: dict) -> list[tuple[bytes, str]]:
                    {m: [per_budget[str(b)]["summary"].get(m, {}).get(cond.baseline_metric if m == claim.baseline and
                                                                cond.baseline_metric else cond.metric)
                         for b in at] for m in methods}) for cond in claim.conditions]
-        png = claim_figure(claim.id, claim.statement, at, panels, verdicts)
+        png = claim_figure(claim.id, claim.statement, at, panels, verdicts, results["presets"])
         figures.append((png, f"{claim.id}: {claim.statement} (verdict per budget: "
                              + ", ".join(f"{b} it {v}" for b, v in zip(at, verdicts)) + ")"))
     return [*figures, scale_figure(results)]
@@ -161,6 +161,6 @@ def scale_figure(results: dict) -> tuple[bytes, str]:
     panels = [(key, {m: [per_budget[str(b)]["summary"].get(m, {}).get(key) for b in at] for m in ran})
               for key in SCALE_PANELS]
     png = claim_figure("calibration scale", "confidence - accuracy, temperature T, mean LSE f(x) and top-2 margin "
-                       "on test images, against training budget", at, panels, ["" for _ in at])
+                       "on test images, against training budget", at, panels, ["" for _ in at], ran)
     return png, ("calibration scale: mean confidence minus accuracy (< 0 underconfident), the NLL-fitted "
                  "temperature (< 1: logits too small), mean logsumexp of the logits and mean top-2 margin")

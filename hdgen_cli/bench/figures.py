@@ -11,10 +11,13 @@ PERCENT = ("accuracy", "ece", "ece_ts", "confidence_gap", "pgd.")
 
 
 def claim_figure(claim_id: str, statement: str, at: list[int], panels: list[tuple[str, dict[str, list]]],
-                 verdicts: list[str]) -> bytes:
+                 verdicts: list[str], methods: list[str] | None = None) -> bytes:
     """PNG bytes: one panel per condition; x = iterations (log scale), one line per method with a
-    band of ± one standard deviation over seeds; the verdict at each budget under the x axis."""
+    band of ± one standard deviation over seeds; the verdict at each budget under the x axis.
+    `methods` (the bench's preset list) fixes each method's colour across figures."""
     plt = pyplot()
+    palette = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    order = list(methods or [])
     cols = min(len(panels), 2)
     rows = -(-len(panels) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.6 * rows + 0.4), squeeze=False)
@@ -28,7 +31,9 @@ def claim_figure(claim_id: str, statement: str, at: list[int], panels: list[tupl
             stds = [p["std"] * scale for p in points if p and p.get("mean") is not None]
             if not xs:
                 continue
-            line, = ax.plot(xs, means, marker="o", label=method)
+            if method not in order:
+                order.append(method)
+            line, = ax.plot(xs, means, marker="o", label=method, color=palette[order.index(method) % len(palette)])
             ax.fill_between(xs, [m - s for m, s in zip(means, stds)], [m + s for m, s in zip(means, stds)],
                             color=line.get_color(), alpha=0.18, linewidth=0)
         ax.set_xscale("log")
