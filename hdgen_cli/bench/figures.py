@@ -45,6 +45,13 @@ def claim_figure(claim_id: str, statement: str, at: list[int], panels: list[tupl
         ax.set_xticklabels([f"{b}\n{v}" for b, v in zip(at, verdicts)], fontsize=8)
         ax.set_xlabel("training iterations" + (" (verdict at that budget)" if any(verdicts) else ""), fontsize=8)
         ax.set_ylabel(metric + (" (%)" if scale == 100 else ""), fontsize=9)
+        if metric == "temperature":  # readable ratios on the log axis: 0.2, 0.5, 1, 2, ...
+            low, high = ax.get_ylim()
+            ticks = [t for t in (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100,
+                                 200, 500, 1000) if low <= t <= high]
+            ax.minorticks_off()
+            ax.set_yticks(ticks)
+            ax.set_yticklabels([f"{t:g}" for t in ticks])
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.suptitle("\n".join(textwrap.wrap(f"{claim_id}: {statement}", 62 * cols)), fontsize=10)
