@@ -1,4 +1,4 @@
-"""JEM's SGLD loop replayed from one captured CUDA graph, against hdgen's eager loop (issue 17).
+"""JEM's SGLD loop replayed from one captured CUDA graph, against hdgen's eager loop.
 
 Not a test and not part of hdgen yet: gpu_check.py calls `compare` on a GPU to find out whether
 graph replay pays for the fixed-shape sampler loop. Every SGLD step has the same shapes, so one

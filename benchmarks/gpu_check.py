@@ -1,4 +1,4 @@
-"""The one prepared GPU check (issue 17): every method's training step at paper size on one GPU.
+"""The one prepared GPU check: every method's training step at paper size on one GPU.
 
 Not a test: it prints figures measured in one run, sized to fit in 8 minutes on an H100-class GPU. For
 jem, jempp-m10, sada-jem-k5, gmmc-gen, hdge (WRN-28-10, batch 64, SADA's CE batch 128) and

@@ -27,7 +27,7 @@ from hdgen_cli.evaluation.sample_quality import fit_judge, sample_quality
 from hdgen_cli.train.checkpoint import newest_run, runs_root
 from hdgen_cli.train.outputs import write_grid
 
-# The bars of issue 15: judged share (with judge confidence >= 0.8), realism at most, diversity at
+# The bars a person-acceptable sample must meet: judged share (with judge confidence >= 0.8), realism at most, diversity at
 # least, classes found among unconditional samples at least.
 JUDGED, REALISM, DIVERSITY, CLASSES = 0.85, 1.25, 0.8, 8
 

@@ -1,4 +1,4 @@
-"""Several processes under torchrun (issue 8): `torchrun --nproc-per-node N -m hdgen_cli train ...`.
+"""Several processes under torchrun: `torchrun --nproc-per-node N -m hdgen_cli train ...`.
 
 Each process (rank) trains on its own shard of the data with its own replay buffer; gradients are
 averaged by DistributedDataParallel (NCCL on GPUs, gloo on CPU); only rank 0 writes checkpoints,

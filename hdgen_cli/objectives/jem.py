@@ -4,7 +4,7 @@
     L = w_ce CE(f(x_lab), y) + w_px [mean E(x_data) - mean E(x_q)] + w_pxy [mean E(x_lab, y) - mean E(x_q|y, y)]
         + w_hdge L_con(f(x_lab), y)
 
-No forward pass is wasted (issue 8): CE, L_con and p(x|y)'s data energy share one forward pass of
+No forward pass is wasted: CE, L_con and p(x|y)'s data energy share one forward pass of
 the labelled batch (the official HDGE code runs two), and with data.shared_batch E(x) comes from
 it too. HDGE's queue receives that batch's logits after the optimizer step, in training mode only.
 
