@@ -27,7 +27,7 @@ def calibrate(path: str | Path, bins: int = 20, split: str = "test", sigma: floa
               device: str = "auto", data_overrides: list[str] | None = None, plot: str | Path | None = None,
               record: bool = True) -> dict:
     """ECE with `bins` equal-width confidence bins, the bin table, and a reliability diagram PNG
-    (default: RUN/evaluations/calibrate-<time>-reliability-<split>.png) (SPEC §3.2); with them the
+    (default: RUN/evaluations/calibrate-<time>-reliability-<split>.png); with them the
     mean confidence against accuracy, the logit scale and the ECE after temperature scaling, T
     fitted on the validation split (or, when the run held none out or that is the split measured,
     on a seeded half of the measured split, the other half measuring it)."""

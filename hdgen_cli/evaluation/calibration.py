@@ -34,12 +34,6 @@ def expected_calibration_error(table: list[dict]) -> float:
     return sum(row["count"] / n * abs(row["accuracy"] - row["confidence"]) for row in table if row["count"])
 
 
-def predict(model, data: ImageSet, pixel_range: str, sigma: float = 0.0, batch_size: int = 500):
-    """(p(y|x) [N, C] float64, labels [N]) on CPU, model in eval mode (see `eval_scores`)."""
-    logits, labels = predict_logits(model, data, pixel_range, sigma, batch_size)
-    return logits.softmax(1), labels
-
-
 def predict_logits(model, data: ImageSet, pixel_range: str, sigma: float = 0.0, batch_size: int = 500):
     """(the scores whose softmax is p(y|x) [N, C] float64, labels [N]) on CPU."""
     return eval_scores(model, data, pixel_range, sigma, batch_size).double().cpu(), data.labels.cpu()
