@@ -38,7 +38,7 @@ from torch.utils.flop_counter import flop_registry
 
 from iteration_cost import hdgen_step, rounds
 from hdgen_cli.config.presets import list_presets
-from hdgen_cli.train.fastpath import autocast
+from hdgen_cli.models.fastpath import autocast
 
 # Dense bf16 tensor-core peaks in TFLOP/s, by device-name fragment (vendor datasheets); the first match counts.
 PEAKS = {"H200": 989.0, "H100 SXM": 989.0, "H100 NVL": 835.0, "H100 PCIe": 756.0, "H100": 989.0, "A100": 312.0,

@@ -34,12 +34,10 @@ import torch.nn.functional as F
 from hdgen_cli.bench.cost import clock
 from hdgen_cli.config import load_config
 from hdgen_cli.data import BatchTransform, ImageSet
-from hdgen_cli.objectives import build_objective
-from hdgen_cli.optim import build_optimizer
-from hdgen_cli.parts import DataInfo, build_buffer, build_model, build_sampler
+from hdgen_cli.parts import DataInfo, build_run
 from hdgen_cli.sampling import energy_grad, model_mode
 from hdgen_cli.train import train_step
-from hdgen_cli.train.fastpath import autocast, prepare_model, use_channels_last
+from hdgen_cli.models.fastpath import autocast, use_channels_last
 
 # (label, preset, overrides, training passes T, sampler passes S)
 METHODS = [
@@ -62,15 +60,10 @@ def build(preset, overrides, args, device, shape_overrides, train_set=None, info
     `info` is the data's shape (default: 32x32x3, 10 classes)."""
     cfg = load_config(preset, shape_overrides + overrides)
     info = info or DataInfo(3, 32, 10, cfg.data.pixel_range)
-    model = prepare_model(build_model(cfg, info).to(device).train(), channels_last(args, device), args.compile)
-    sampler = build_sampler(cfg, info) if cfg.needs_samples else None
-    buffer = build_buffer(cfg, info, device, **({"train_set": train_set} if train_set is not None else {})) \
-        if sampler else None
-    objective = build_objective(cfg.objective, sampler, buffer, info, device)
-    objective.bind(model)
-    objective.iteration, objective.total_iters = 1, 10**6  # schedules (CLEL's cosine encoder lr) need a horizon
-    return cfg, model, objective, build_optimizer(cfg.optim, model.parameters())
-
+    run = build_run(cfg, device, train_set, info, channels_last=channels_last(args, device), compile=args.compile)
+    run.model.train()
+    run.objective.iteration, run.objective.total_iters = 1, 10**6  # schedules (CLEL's cosine encoder lr) need a horizon
+    return cfg, run.model, run.objective, run.optimizer
 
 def fastest(times: list[list[float]]) -> list[float]:
     """Each function's fastest round, from `rounds`' per-round seconds."""

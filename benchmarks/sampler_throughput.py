@@ -17,7 +17,7 @@ import statistics
 import torch
 
 from iteration_cost import add_layout_arg, batches, build, channels_last, rounds
-from hdgen_cli.train.fastpath import autocast
+from hdgen_cli.models.fastpath import autocast
 
 # (label, preset, overrides)
 SAMPLERS = [

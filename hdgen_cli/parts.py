@@ -1,46 +1,33 @@
-"""Build the parts a RunConfig names: device, model (backbone + energy head), sampler, buffer.
+"""Build the parts a RunConfig names: device, model (backbone + energy head), sampler, buffer,
+objective, optimizer; `build_run` assembles all of them, for the trainer, the bench's cost timing
+and the benchmarks alike.
 
-The trainer and every command assemble a run from here, so a method is a composition of
-registered parts and the trainer never knows which paper it runs (ARCHITECTURE.md).
+A method is a composition of registered parts (docs/architecture.md), so the trainer never
+knows which paper it runs.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 
 from hdgen_cli.config.schema import RunConfig
-from hdgen_cli.data import data_bounds
+from hdgen_cli.data import DataInfo, ImageSet
 from hdgen_cli.energy import EnergyModel, build_energy_model
 from hdgen_cli.errors import UsageError
 from hdgen_cli.models import build_backbone
-from hdgen_cli.sampling import GMMCSampler, PYLDSampler, ReplayBuffer, SGLDSampler, build_init
+from hdgen_cli.models.fastpath import prepare_model
+from hdgen_cli.objectives import OBJECTIVES, Objective, build_objective
+from hdgen_cli.optim import build_optimizer
+from hdgen_cli.sampling import SAMPLERS, ReplayBuffer, build_init, build_sampler
 
-
-@dataclass(frozen=True)
-class DataInfo:
-    """What a checkpoint must know about its data to rebuild the model without loading it."""
-
-    channels: int
-    image_size: int
-    num_classes: int
-    pixel_range: str
-
-    @property
-    def shape(self) -> tuple[int, int, int]:
-        return (self.channels, self.image_size, self.image_size)
-
-    @property
-    def bounds(self) -> tuple[float, float]:
-        return data_bounds(self.pixel_range)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+__all__ = ["DataInfo", "Run", "build_buffer", "build_model", "build_p0", "build_run", "build_sampler", "check_names",
+           "resolve_device"]
 
 
 def check_names(config: RunConfig) -> None:
-    """Every registry name the config holds exists (model, energy, dataset, buffer init), so a typo
+    """Every registry name the config holds exists (model, energy, sampler, objective, dataset, buffer init), so a typo
     is a usage error before a run directory or a dataset is touched."""
     from hdgen_cli.data.registry import DATASETS, _resolve
     from hdgen_cli.energy.base import ENERGIES
@@ -49,6 +36,8 @@ def check_names(config: RunConfig) -> None:
 
     BACKBONES.get(config.model.name)
     ENERGIES.get(config.energy.name)
+    SAMPLERS.get(config.sampler.name)
+    OBJECTIVES.get(config.objective.name)
     DATASETS.get(_resolve(config.data.name))
     if config.sampler.name != "none":
         INITS.get(config.sampler.buffer.init)
@@ -75,32 +64,6 @@ def build_model(config: RunConfig, info: DataInfo) -> EnergyModel:
     return build_energy_model(config.energy, backbone, info.num_classes)
 
 
-def build_sampler(config: RunConfig, info: DataInfo) -> SGLDSampler | PYLDSampler | GMMCSampler | None:
-    s = config.sampler
-    bounds = info.bounds if s.x_clamp else None
-    if s.name == "sgld":
-        return SGLDSampler(s.steps, s.step_size, s.noise, s.grad_clamp, bounds, s.model_mode, s.noise_after_clamp,
-                           s.freeze_bn_stats, build_transition(s.transition, info.pixel_range))
-    if s.name == "pyld":
-        return PYLDSampler(s.steps, s.inner_steps, s.step_size, s.noise, s.grad_clamp, bounds, s.model_mode,
-                           s.freeze_bn_stats)
-    if s.name == "gmmc":
-        return GMMCSampler(s.steps, s.step_size, s.latent_std, s.latent == "injected", bounds, s.model_mode)
-    return None
-
-
-def build_transition(name: str, pixel_range: str):
-    """The chains' augmentation transition: CLEL's strong augmentation, applied in [0, 1]."""
-    if name == "none":
-        return None
-    from hdgen_cli.data.strong_aug import StrongAugment
-
-    augment = StrongAugment()
-    if pixel_range == "unit":
-        return augment
-    return lambda x: augment((x + 1) / 2) * 2 - 1
-
-
 def build_p0(config: RunConfig, info: DataInfo, device, **init_context):
     """The initial distribution the config names; data-driven ones read `init_context`."""
     return build_init(config.sampler.buffer.init, info.shape, info.bounds, device, pixel_range=info.pixel_range,
@@ -113,3 +76,35 @@ def build_buffer(config: RunConfig, info: DataInfo, device, **init_context) -> R
         raise UsageError(f"sampler.buffer.size={b.size} must be a multiple of the {info.num_classes} classes")
     init = build_p0(config, info, device, **init_context)
     return ReplayBuffer(b.size, info.shape, info.num_classes, b.reinit, init, device)
+
+
+@dataclass
+class Run:
+    """Everything one training run steps: the model and, for a generative objective, its sampler
+    and replay buffer; the objective (bound to the model) and the optimizer over the model."""
+
+    model: EnergyModel
+    sampler: object | None
+    buffer: ReplayBuffer | None
+    objective: Objective
+    optimizer: torch.optim.Optimizer
+    info: DataInfo
+
+
+def build_run(config: RunConfig, device, train_set: ImageSet | None = None, info: DataInfo | None = None, *,
+              channels_last: bool = False, compile: bool = False, **init_context) -> Run:
+    """Assemble the run `config` names on `device`, in a fixed order (model, sampler, buffer,
+    objective, optimizer) so a seeded build draws the same initial weights and chains every time.
+    `train_set` gives the data's shape (or pass `info`) and feeds a data-driven p0 (the gm init);
+    `init_context` goes to the init too (`cache_dir` for the gm init's fitted mixture)."""
+    if info is None:
+        info = DataInfo.of(train_set, config.data.pixel_range)
+    if train_set is not None:
+        init_context.setdefault("train_set", train_set)
+    model = prepare_model(build_model(config, info).to(device), channels_last, compile)
+    sampler = build_sampler(config.sampler, info) if config.needs_samples else None
+    buffer = build_buffer(config, info, device, **init_context) if sampler else None
+    objective = build_objective(config.objective, sampler, buffer, info, device)
+    objective.bind(model)
+    optimizer = build_optimizer(config.optim, model.parameters())
+    return Run(model, sampler, buffer, objective, optimizer, info)

@@ -67,7 +67,7 @@ def _parts(*overrides):
     data = make_splits(cfg.data).train
     info = DataInfo(data.channels, data.image_size, data.num_classes, cfg.data.pixel_range)
     model = build_model(cfg, info)
-    objective = build_objective(cfg.objective, build_sampler(cfg, info), build_buffer(cfg, info, "cpu"), info)
+    objective = build_objective(cfg.objective, build_sampler(cfg.sampler, info), build_buffer(cfg, info, "cpu"), info)
     objective.bind(model)
     x = BatchTransform.from_config(cfg.data.px, cfg.data, False)(data.images[:64])
     return cfg, model, objective, x

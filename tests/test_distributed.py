@@ -57,7 +57,7 @@ def _worker(rank: int, world: int, port: int) -> None:
     info = DataInfo(data.channels, data.image_size, data.num_classes, cfg.data.pixel_range)
     model = build_model(cfg, info)
     buffer = build_buffer(cfg, info, device)
-    objective = build_objective(cfg.objective, build_sampler(cfg, info), buffer, info, device)
+    objective = build_objective(cfg.objective, build_sampler(cfg.sampler, info), buffer, info, device)
     replicated = dist.replicate(model, device)
     assert isinstance(replicated, dist.Replicated) and dist.unwrap(replicated) is model
     optimizer = build_optimizer(cfg.optim, model.parameters())

@@ -7,7 +7,7 @@ import torch
 
 from hdgen_cli.config import load_config
 from hdgen_cli.parts import DataInfo, build_model
-from hdgen_cli.train.fastpath import autocast, prepare_model
+from hdgen_cli.models.fastpath import autocast, prepare_model
 
 INFO = DataInfo(1, 8, 10, "symmetric")
 # Every agreement and training check runs on the CPU, and again on a CUDA GPU where there is one.
@@ -74,7 +74,7 @@ def _wrn_parts(device="cpu"):
     info = DataInfo(3, 16, 10, "symmetric")
     torch.manual_seed(0)
     model = build_model(cfg, info).to(device).train()
-    sampler = build_sampler(cfg, info)
+    sampler = build_sampler(cfg.sampler, info)
     objective = JEMObjective(cfg.objective, sampler, build_buffer(cfg, info, device))
     x = (torch.rand(3, 16, 3, 16, 16) * 2 - 1).to(device)
     return model, copy.deepcopy(model), sampler, objective, x, (torch.arange(16) % 10).to(device)
@@ -112,8 +112,8 @@ def test_channels_last_auto_is_on_for_a_cpu_in_training_and_loading(tmp_path, mo
     from hdgen_cli.cli.app import run
     from hdgen_cli.errors import UsageError
     from hdgen_cli.loading import load_model
-    from hdgen_cli.train import trainer
-    from hdgen_cli.train.fastpath import use_channels_last
+    from hdgen_cli import parts
+    from hdgen_cli.models.fastpath import use_channels_last
     from tests.conftest import TINY
 
     assert load_config("quickstart").train.channels_last == "auto"
@@ -124,8 +124,8 @@ def test_channels_last_auto_is_on_for_a_cpu_in_training_and_loading(tmp_path, mo
         load_config("jem", ["train.channels_last=sideways"])
 
     seen = []
-    real = trainer.prepare_model
-    monkeypatch.setattr(trainer, "prepare_model", lambda m, cl, comp: seen.append(cl) or real(m, cl, comp))
+    real = parts.prepare_model
+    monkeypatch.setattr(parts, "prepare_model", lambda m, cl, comp: seen.append(cl) or real(m, cl, comp))
     layouts = {}
     for setting in ("auto", "false"):
         out = tmp_path / setting

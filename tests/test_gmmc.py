@@ -151,7 +151,7 @@ def _parts(cfg):
     data = make_splits(cfg.data).train
     info = DataInfo(data.channels, data.image_size, data.num_classes, cfg.data.pixel_range)
     model = build_model(cfg, info)
-    sampler = build_sampler(cfg, info) if cfg.needs_samples else None
+    sampler = build_sampler(cfg.sampler, info) if cfg.needs_samples else None
     buffer = build_buffer(cfg, info, "cpu") if sampler else None
     return data, model, build_objective(cfg.objective, sampler, buffer), buffer
 

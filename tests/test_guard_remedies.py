@@ -10,7 +10,8 @@ from hdgen_cli.config import load_config
 from hdgen_cli.config.schema import GuardConfig
 from hdgen_cli.train import train
 from hdgen_cli.train.checkpoint import load_checkpoint
-from hdgen_cli.train.guard import EarlySign, Remedies, base_momentum, describe, set_momentum
+from hdgen_cli.train.early_sign import EarlySign
+from hdgen_cli.train.guard import Remedies, base_momentum, describe, set_momentum
 from tests.conftest import TINY
 
 # Adam at lr 1 really runs away within a few steps (no injected NaN); lower_lr at x0.001 brings the
@@ -107,16 +108,16 @@ def test_the_default_remedies_rescue_a_real_jempp_runaway_rolling_back_to_before
     default remedies carry the run to the end of its schedule."""
     from hdgen_cli.bench.profiles import load_profile
 
-    import hdgen_cli.train.trainer as trainer
+    import hdgen_cli.train.epoch_end as epoch_end
 
     cfg = load_profile("small").config("jempp-m5", ["data.name=digits", "train.seed=1", "train.log_every=5"])
-    written, save = [], trainer.save_checkpoint
+    written, save = [], epoch_end.save_checkpoint
 
     def recording(path, captured, **kw):
         written.append((path.name, kw["position"]["iteration"], kw["position"]["early_sign"]["raised"]))
         return save(path, captured, **kw)
 
-    monkeypatch.setattr(trainer, "save_checkpoint", recording)
+    monkeypatch.setattr(epoch_end, "save_checkpoint", recording)
     result = train(cfg, tmp_path, quiet=True)
     lines = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     signs = [r for r in lines if "early_sign" in r]

@@ -29,7 +29,7 @@ def _jem_parts(tiny_config, *overrides):
     info = DataInfo(data.channels, data.image_size, data.num_classes, cfg.data.pixel_range)
     model = build_model(cfg, info)
     buffer = build_buffer(cfg, info, "cpu")
-    objective = JEMObjective(cfg.objective, build_sampler(cfg, info), buffer)
+    objective = JEMObjective(cfg.objective, build_sampler(cfg.sampler, info), buffer)
     return cfg, data, model, objective, buffer
 
 

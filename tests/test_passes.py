@@ -16,7 +16,7 @@ def _parts(tiny_config, *overrides):
     data = make_splits(cfg.data).train
     info = DataInfo(data.channels, data.image_size, data.num_classes, cfg.data.pixel_range)
     model = build_model(cfg, info)
-    objective = JEMObjective(cfg.objective, build_sampler(cfg, info), build_buffer(cfg, info, "cpu"))
+    objective = JEMObjective(cfg.objective, build_sampler(cfg.sampler, info), build_buffer(cfg, info, "cpu"))
     x = to_model_range(data.images[:48], "symmetric")
     return model, objective, x[:16], data.labels[:16], x[16:32], x[32:48]
 

@@ -116,19 +116,19 @@ def test_a_run_killed_and_resumed_ends_bitwise_equal_to_an_uninterrupted_one(tmp
 def test_resume_is_exact_for_every_kind_of_state(preset, overrides, tmp_path, monkeypatch):
     """Interrupted right after the mid-run checkpoint at iteration 3 of 6, resumed, and compared with
     an uninterrupted run of the same config (so schedules that depend on the length agree)."""
-    from hdgen_cli.train import trainer
+    from hdgen_cli.train import epoch_end
 
     cfg = load_config(preset, overrides + ["train.max_iters=6", "train.ckpt_every_iters=3"])
-    real = trainer.save_checkpoint
+    real = epoch_end.save_checkpoint
 
     def save_then_die(*args, **kwargs):
         real(*args, **kwargs)
         raise KeyboardInterrupt  # as if killed the moment the checkpoint landed
 
-    monkeypatch.setattr(trainer, "save_checkpoint", save_then_die)
+    monkeypatch.setattr(epoch_end, "save_checkpoint", save_then_die)
     with pytest.raises(KeyboardInterrupt):
         train(cfg, tmp_path / "a", quiet=True)
-    monkeypatch.setattr(trainer, "save_checkpoint", real)
+    monkeypatch.setattr(epoch_end, "save_checkpoint", real)
     assert load_checkpoint(tmp_path / "a").position["iteration"] == 3
     train(cfg, tmp_path / "a", resume=tmp_path / "a", quiet=True)
     train(cfg, tmp_path / "b", quiet=True)

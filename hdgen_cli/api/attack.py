@@ -54,7 +54,7 @@ def attack(path: str | Path, kind: str = "pgd-linf", eps: list[float] | None = N
         key, _, value = arg.partition("=")
         if name != "sgld" or key != "steps" or not value.isdigit():
             raise UsageError(f"unknown --defense '{defense}'; use none or sgld:steps=L")
-        sampler = build_sampler(with_sampler(cfg), loaded.info)
+        sampler = build_sampler(with_sampler(cfg).sampler, loaded.info)
         purify = lambda x: sampler.run(model, x, steps=int(value))  # noqa: E731
         defense_info = {"defense": defense, "attack_mode": "bpda+eot", "eot": eot, "votes": votes}
     clf = Classifier(model, loaded.info.pixel_range, purify, eot, votes)

@@ -13,7 +13,7 @@ from hdgen_cli.interop.official import CODES, EXPORTABLE, code_named, read_offic
 from hdgen_cli.interop.reading import write_tensors_file
 from hdgen_cli.interop.wrn_layout import to_official
 from hdgen_cli.loading import load_model
-from hdgen_cli.objectives.base import section
+from hdgen_cli.tensors import section
 from hdgen_cli.parts import DataInfo, build_model
 from hdgen_cli.train.checkpoint import LAST, load_checked, save_checkpoint
 from hdgen_cli.train.state import Captured

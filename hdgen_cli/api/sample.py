@@ -64,7 +64,7 @@ def sample(path: str | Path | LoadedModel, n: int = 64, steps: int | None = None
         conditional = "energy" if cfg.sampler.name == "gmmc" else "filter"
     if conditional not in ("filter", "energy"):
         raise UsageError(f"unknown --conditional '{conditional}'; use filter or energy")
-    sampler = build_sampler(cfg, info)
+    sampler = build_sampler(cfg.sampler, info)
     steps = cfg.sampler.steps if steps is None else steps
     dev = next(loaded.model.parameters()).device
     if init not in ("noise", "buffer"):

@@ -21,21 +21,14 @@ from hdgen_cli.config.schema import RunConfig
 def step_fn(cfg: RunConfig, device) -> Callable[[], None]:
     """One training step of `cfg`, ready to call repeatedly (batches drawn once, sampler chains live)."""
     from hdgen_cli.data import BatchStream, BatchTransform, make_splits
-    from hdgen_cli.objectives import build_objective
-    from hdgen_cli.optim import build_optimizer
-    from hdgen_cli.parts import DataInfo, build_buffer, build_model, build_sampler
+    from hdgen_cli.parts import build_run
     from hdgen_cli.train import train_step
 
     torch.manual_seed(cfg.train.seed)
     train_set = make_splits(cfg.data).train.to(device)
-    info = DataInfo(train_set.channels, train_set.image_size, train_set.num_classes, cfg.data.pixel_range)
-    model = build_model(cfg, info).to(device).train()
-    sampler = build_sampler(cfg, info) if cfg.needs_samples else None
-    buffer = build_buffer(cfg, info, device, train_set=train_set) if sampler else None
-    objective = build_objective(cfg.objective, sampler, buffer, info, device)
-    objective.bind(model)
-    objective.epoch, objective.iteration, objective.total_iters = float(cfg.train.epochs), 1, 10**6
-    optimizer = build_optimizer(cfg.optim, model.parameters())
+    run = build_run(cfg, device, train_set)
+    run.model.train()
+    run.objective.epoch, run.objective.iteration, run.objective.total_iters = float(cfg.train.epochs), 1, 10**6
 
     def batch(sc, offset):
         transform = BatchTransform.from_config(sc, cfg.data, train_set.default_flip)
@@ -43,7 +36,7 @@ def step_fn(cfg: RunConfig, device) -> Callable[[], None]:
 
     x_lab, y_lab = batch(cfg.data.ce, 0) if cfg.uses_ce_stream else (None, None)
     x_data = batch(cfg.data.px, 1)[0] if cfg.uses_px_stream else None
-    return lambda: train_step(model, objective, optimizer, x_lab, y_lab, x_data)
+    return lambda: train_step(run.model, run.objective, run.optimizer, x_lab, y_lab, x_data)
 
 
 def clock(fn, device) -> float:

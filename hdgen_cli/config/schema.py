@@ -88,7 +88,7 @@ class BufferConfig(Section):
 
 
 class SamplerConfig(Section):
-    name: Literal["none", "sgld", "pyld", "gmmc"] = "sgld"
+    name: str = Field("sgld", description="a registered sampler: none, sgld, pyld, gmmc")
     steps: int = Field(20, ge=1, description="SGLD steps K, or PYLD outer steps M (full forward/backward passes)")
     inner_steps: int = Field(1, ge=1, description="PYLD inner steps N per outer step (cheap, first layer only)")
     step_size: float = Field(1.0, gt=0, description="SGLD step, or PYLD inner step (JEM++ pyld_lr)")
@@ -161,8 +161,8 @@ class CLELConfig(Section):
 
 
 class ObjectiveConfig(Section):
-    name: Literal["jem", "gmmc", "clel"] = Field(
-        "jem", description="jem: CE + p(x) (+ p(x|y), + HDGE); gmmc: the MMC distance losses; clel: EBM + latent encoder")
+    name: str = Field(
+        "jem", description="a registered objective; jem: CE + p(x) (+ p(x|y), + HDGE); gmmc: the MMC distance losses; clel: EBM + latent encoder")
     ce_weight: float = Field(1.0, ge=0)
     px_weight: float = Field(1.0, ge=0, description="weight of the p(x) contrastive-divergence term")
     pxy_weight: float = Field(0.0, ge=0, description="weight of the p(x|y) term (class-conditional samples)")

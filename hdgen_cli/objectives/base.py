@@ -7,12 +7,15 @@ from dataclasses import dataclass, field
 import torch
 
 from hdgen_cli.distributed import unwrap
+from hdgen_cli.registry import Registry
 
 
-def section(state: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
-    """The entries of a flat state dict under `prefix.`, with the prefix removed."""
-    p = prefix + "."
-    return {k[len(p):]: v for k, v in state.items() if k.startswith(p)}
+OBJECTIVES: Registry[type] = Registry("objective", "objective.name")
+
+
+def register_objective(name: str):
+    """Class decorator registering an Objective subclass as `objective.name=<name>`."""
+    return OBJECTIVES.register(name)
 
 
 @dataclass

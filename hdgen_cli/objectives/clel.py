@@ -20,7 +20,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from hdgen_cli.objectives.base import Objective, StepOutput, section
+from hdgen_cli.objectives.base import Objective, StepOutput, register_objective
+from hdgen_cli.tensors import section
 from hdgen_cli.optim import build_optimizer, lr_at
 from hdgen_cli.optim.ema import EMA
 from hdgen_cli.optim.flat import flatten_optimizer, unflatten_optimizer
@@ -39,6 +40,7 @@ def nt_xent(u: torch.Tensor, extra: torch.Tensor | None, temperature: float) -> 
     return F.cross_entropy(sim, target)
 
 
+@register_objective("clel")
 class CLELObjective(Objective):
     def __init__(self, cfg, sampler=None, buffer=None, info=None, device="cpu"):
         super().__init__(cfg, sampler, buffer, info, device)

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import torch
 
-from hdgen_cli.objectives.base import Objective, StepOutput
+from hdgen_cli.objectives.base import Objective, StepOutput, register_objective
 from hdgen_cli.objectives.terms import center_regression
 
 
+@register_objective("gmmc")
 class GMMCObjective(Objective):
     def beta_at(self, epoch: float) -> float:
         g = self.cfg.gmmc

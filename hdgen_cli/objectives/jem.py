@@ -24,7 +24,8 @@ import torch
 
 from hdgen_cli.errors import CheckpointError
 from hdgen_cli.models.norm import independent_passes
-from hdgen_cli.objectives.base import Objective, StepOutput, section
+from hdgen_cli.objectives.base import Objective, StepOutput, register_objective
+from hdgen_cli.tensors import section
 from hdgen_cli.objectives.hdge import LogitQueue, contrastive_log_qxy
 from hdgen_cli.objectives.terms import contrastive_divergence, cross_entropy, energy_l2
 
@@ -35,6 +36,7 @@ def fuse_batches(x: torch.Tensor) -> bool:
     return x.is_cuda
 
 
+@register_objective("jem")
 class JEMObjective(Objective):
     def __init__(self, cfg, sampler=None, buffer=None, info=None, device="cpu"):
         super().__init__(cfg, sampler, buffer, info, device)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import torch
 
+from hdgen_cli.sampling.registry import register_sampler
 from hdgen_cli.sampling.sgld import energy_grad, model_mode, sgld_step
 
 
@@ -42,3 +43,10 @@ class GMMCSampler:
                 if on_step is not None:
                     on_step()
         return x
+
+
+@register_sampler("gmmc")
+def build_gmmc(s, info) -> GMMCSampler:
+    """GMMC's sampler as `sampler.*` configures it (`latent=injected`: the latent-noise variant)."""
+    return GMMCSampler(s.steps, s.step_size, s.latent_std, s.latent == "injected", info.bounds if s.x_clamp else None,
+                       s.model_mode)

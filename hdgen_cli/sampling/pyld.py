@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import torch
 
+from hdgen_cli.sampling.registry import register_sampler
 from hdgen_cli.sampling.sgld import model_mode
 
 
@@ -84,3 +85,10 @@ class PYLDSampler:
                 if on_step is not None:
                     on_step()
         return x.detach()
+
+
+@register_sampler("pyld")
+def build_pyld(s, info) -> PYLDSampler:
+    """PYLD as `sampler.*` configures it (`inner_steps` first-layer updates per outer step)."""
+    return PYLDSampler(s.steps, s.inner_steps, s.step_size, s.noise, s.grad_clamp, info.bounds if s.x_clamp else None,
+                       s.model_mode, s.freeze_bn_stats)

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from hdgen_cli.models.norm import frozen_running_stats
+from hdgen_cli.sampling.registry import register_sampler
 
 EnergyFn = Callable[[torch.Tensor], torch.Tensor]
 
@@ -115,3 +116,22 @@ class SGLDSampler:
                 if on_step is not None:
                     on_step()
         return x.detach()
+
+
+@register_sampler("sgld")
+def build_sgld(s, info) -> SGLDSampler:
+    """SGLD as `sampler.*` configures it; chains clamped to the data's bounds when `x_clamp`."""
+    return SGLDSampler(s.steps, s.step_size, s.noise, s.grad_clamp, info.bounds if s.x_clamp else None, s.model_mode,
+                       s.noise_after_clamp, s.freeze_bn_stats, build_transition(s.transition, info.pixel_range))
+
+
+def build_transition(name: str, pixel_range: str):
+    """The chains' augmentation transition: CLEL's strong augmentation, applied in [0, 1]."""
+    if name == "none":
+        return None
+    from hdgen_cli.data.strong_aug import StrongAugment  # its torchvision ops load only for CLEL
+
+    augment = StrongAugment()
+    if pixel_range == "unit":
+        return augment
+    return lambda x: augment((x + 1) / 2) * 2 - 1

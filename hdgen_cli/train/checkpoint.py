@@ -23,8 +23,8 @@ from hdgen_cli.config.presets import validate
 from hdgen_cli.config.schema import RunConfig
 from hdgen_cli.errors import CheckpointError
 from hdgen_cli.files import write_atomically
-from hdgen_cli.objectives.base import section
-from hdgen_cli.parts import DataInfo
+from hdgen_cli.tensors import section
+from hdgen_cli.data import DataInfo
 from hdgen_cli.optim.flat import unflatten_optimizer
 from hdgen_cli.train.state import Captured
 

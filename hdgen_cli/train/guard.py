@@ -1,4 +1,5 @@
-"""Divergence guard: watch every step, decide at check points, roll back, remedy, give up.
+"""Divergence guard: watch every step (`DivergenceGuard`), decide at check points, roll back,
+remedy, give up (`Recovery`, the policy the trainer calls).
 
 Every step is watched on the device with no host sync: a non-finite or too large loss, |E(data)|
 or |E(samples)| above `energy_limit`, or |E(samples) - E(data)| above `gap_limit` raise a flag.
@@ -23,9 +24,12 @@ import torch
 from safetensors.torch import save_file
 
 from hdgen_cli import distributed as dist
-from hdgen_cli.config.schema import GuardConfig
+from hdgen_cli.config.schema import GuardConfig, RunConfig
 from hdgen_cli.errors import HdgenError, UsageError
 from hdgen_cli.files import write_atomically
+from hdgen_cli.train.checkpoint import LAST
+from hdgen_cli.train.early_sign import EarlySign
+from hdgen_cli.train.state import Captured, TrainingState
 
 # What the watch keeps per window, in this order: the flag, then the worst magnitudes seen.
 _WATCHED = ("flag", "loss", "e_data", "e_samples", "gap")
@@ -67,58 +71,6 @@ class Remedies:
             gc.l2_weight if "energy_l2" in on else self.l2_weight,
             gc.clip_norm if "clip_grad" in on else self.clip_norm,
             self.applied + [r for r in listed if r not in self.applied])
-
-
-class EarlySign:
-    """The early sign of a runaway (docs/stability.md): the logged E gap, E(samples) - E(data),
-    rising more than `rise` above the median of the last `window` logged gaps (log lines, not
-    iterations). A healthy run's gap moves by a tenth of that; on the divergence suite a runaway's
-    passes it 17-35 iterations before the gap limit. While it is raised the trainer keeps no new
-    good state and writes no last.safetensors, so a roll-back, and a resume, land before the
-    rise. Its history is saved in checkpoints, so a resumed run raises it where the first one did.
-    After a roll-back it keeps the gaps logged up to the state rolled back to; fewer than
-    MIN_HISTORY of them and it waits for more before it can rise again."""
-
-    MIN_HISTORY = 5  # log lines before the sign can be raised (the baseline needs a few)
-
-    def __init__(self, rise: float, window: int = 20, history: list | None = None):
-        self.rise, self.window = rise, window
-        self.history = [(int(i), float(g)) for i, g in (history or [])][-window:]  # (iteration, gap)
-        self.raised = False
-
-    def update(self, iteration: int, gap: float | None) -> float | None:
-        """Fold in one logged gap; returns its rise above the baseline when this raises the sign."""
-        if not self.rise:  # off (also when a resume turns it off on a checkpoint saved while raised)
-            self.raised = False
-            return None
-        if gap is None or not math.isfinite(gap):
-            return None
-        was = self.raised
-        gaps = [g for _, g in self.history]
-        baseline = _median(gaps) if len(gaps) >= self.MIN_HISTORY else None
-        self.raised = baseline is not None and gap - baseline > self.rise
-        self.history = (self.history + [(iteration, gap)])[-self.window:]
-        return gap - baseline if self.raised and not was else None
-
-    def roll_back(self, iteration: int) -> None:
-        """Forget what was logged after the state the run rolls back to."""
-        self.history = [(i, g) for i, g in self.history if i <= iteration]
-        self.raised = False
-
-    def to_dict(self) -> dict:
-        return {"history": [list(h) for h in self.history], "raised": self.raised}
-
-    @classmethod
-    def from_dict(cls, rise: float, d: dict | None) -> "EarlySign":
-        sign = cls(rise, history=(d or {}).get("history"))
-        sign.raised = bool(rise) and bool((d or {}).get("raised", False))
-        return sign
-
-
-def _median(values: list[float]) -> float:
-    ordered = sorted(values)
-    mid = len(ordered) // 2
-    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
 
 
 def scaled_steps(steps: int, scale: float) -> int:
@@ -249,6 +201,88 @@ class DivergenceGuard:
                        "loss_history": torch.tensor(self.history, dtype=torch.float64)}
             write_atomically(path, lambda tmp: save_file(tensors, str(tmp)))
         return path
+
+
+class Recovery:
+    """The guard's policy over one run: the last good state (what a divergence rolls back to), the
+    remedies applied so far and the early sign; `roll_back` restores, remedies and reseeds, or
+    gives up when the recoveries are spent. `run` is a `parts.Run`; `seed` is this rank's."""
+
+    def __init__(self, cfg: RunConfig, run, state: TrainingState, run_dir: Path, seed: int):
+        self.cfg, self.gc, self.run, self.state = cfg, cfg.train.guard, run, state
+        self.run_dir, self.seed = run_dir, seed
+        self.momentum = base_momentum(run.optimizer)  # the config's own: read before a resume loads scaled groups
+        self.remedies = Remedies()
+        self.early = EarlySign(self.gc.early_rise)
+        self.detector = DivergenceGuard(self.gc)
+        self.good: Captured | None = None
+
+    def resumed(self, position: dict) -> None:
+        """Continue where a checkpoint's guard stood (its remedies and early-sign history)."""
+        self.remedies = Remedies.from_dict(position.get("guard"))
+        self.early = EarlySign.from_dict(self.gc.early_rise, position.get("early_sign"))
+
+    def position(self) -> dict:
+        """The guard's part of a checkpoint's position."""
+        return {"guard": self.remedies.to_dict(), "early_sign": self.early.to_dict()}
+
+    def apply(self) -> None:
+        """Put the current remedies into the sampler, objective and optimizer."""
+        run, r = self.run, self.remedies
+        if run.sampler is not None:
+            run.sampler.steps = scaled_steps(self.cfg.sampler.steps, r.steps_scale)
+        run.objective.lr_scale, run.objective.guard_l2 = r.lr_scale, r.l2_weight
+        if r.momentum_scale != 1.0:  # untouched otherwise, so a run never remedied is bit for bit the same
+            set_momentum(run.optimizer, self.momentum, r.momentum_scale)
+
+    def status(self) -> str:
+        return guard_status(self.gc, self.remedies, self._steps())
+
+    def _steps(self) -> int | None:
+        return self.run.sampler.steps if self.run.sampler is not None else None
+
+    def logged(self, iteration: int, record: dict, monitor) -> None:
+        """Fold a log line into the loss history and the early sign (an event when it rises)."""
+        self.detector.record_loss(record["loss"])
+        rise = self.early.update(iteration, record.get("gap"))
+        if rise is not None:
+            monitor.event(f"early sign at iteration {iteration}: E gap {record['gap']:.3g}, {rise:.3g} above its "
+                          f"recent median; no new good state until it settles (the last: iteration "
+                          f"{self.good.iteration})", {"iter": iteration, "early_sign": rise})
+
+    def keep(self, captured: Captured) -> None:
+        """A checkpoint just written is a good state too, unless the early sign is up."""
+        if not self.early.raised:
+            self.good = captured
+
+    def snapshot_if_due(self, iteration: int) -> None:
+        """A fresh in-memory good state every `snapshot_every` iterations (none while the sign is up)."""
+        if iteration - self.good.iteration >= self.gc.snapshot_every and not self.early.raised:
+            self.good = self.state.capture(iteration)
+
+    def roll_back(self, problem: str, iteration: int, monitor, write: bool) -> int:
+        """Answer a divergence found at `iteration`: roll back to the last good state with the
+        remedies applied once more, and return the iteration to go on from; or give up (raises
+        TrainingDiverged, exit 3) when recovery is off or spent. `write`: this rank writes files."""
+        gc, run = self.gc, self.run
+        if gc.on_divergence == "stop" or self.remedies.recoveries >= gc.recoveries:
+            give_up(problem, gc, self.remedies, self.good.iteration, self.detector.snapshot(self.run_dir, write),
+                    self.run_dir / LAST, monitor, iteration)
+        self.remedies = self.remedies.next(gc, run.objective.energy_penalty)
+        before = self._steps()
+        self.state.restore(self.good, "the last good state")
+        self.early.roll_back(self.good.iteration)
+        torch.manual_seed(self.seed + 7919 * self.remedies.recoveries)  # fresh noise after the roll-back
+        if "reset_buffer" in gc.remedies and run.buffer is not None:
+            run.buffer.reset()
+        self.apply()
+        what = describe(gc, self.remedies, before, self._steps(), run.objective.energy_penalty)
+        monitor.event(f"divergence at {problem}; rolled back to iteration {self.good.iteration}{what} "
+                      f"(recovery {self.remedies.recoveries} of {gc.recoveries})",
+                      {"iter": iteration, "divergence": problem, "rolled_back_to": self.good.iteration,
+                       **self.remedies.to_dict()})
+        monitor.status = self.status()
+        return self.good.iteration
 
 
 def _fmt(value: float) -> str:

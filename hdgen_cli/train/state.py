@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from hdgen_cli.objectives.base import section
+from hdgen_cli.tensors import section
 from hdgen_cli.optim.flat import flatten_optimizer, unflatten_optimizer
 
 

@@ -1,11 +1,12 @@
-"""The one training function every method runs (DINO style: labelled sections, JSON-lines log,
-finite-loss guard). Which paper it trains is decided entirely by the parts the config names.
+"""The one training function every method runs (DINO style: labelled setup sections, a short loop,
+JSON-lines log). Which paper it trains is decided entirely by the parts the config names
+(`parts.build_run`); the setup is in train/setup.py, resuming in train/resume.py, the work at
+check points in train/epoch_end.py and the divergence policy in train/guard.py.
 """
 
 from __future__ import annotations
 
 import contextlib
-import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -14,21 +15,21 @@ import torch
 
 from hdgen_cli import distributed as dist
 from hdgen_cli.config.schema import RunConfig
-from hdgen_cli.data import BatchStream, BatchTransform, make_splits
+from hdgen_cli.data import DataInfo
 from hdgen_cli.evaluation import classify_metrics
-from hdgen_cli.files import unfinished_writes, write_text_atomically
+from hdgen_cli.models.fastpath import autocast, use_channels_last
 from hdgen_cli.models.norm import frozen_running_stats
-from hdgen_cli.objectives import build_objective
-from hdgen_cli.objectives.base import section
-from hdgen_cli.optim import SAM, build_optimizer, lr_at
-from hdgen_cli.parts import DataInfo, build_buffer, build_model, build_sampler, resolve_device
-from hdgen_cli.train.checkpoint import BEST, LAST, kept_name, load_checkpoint, load_model_state, save_checkpoint
-from hdgen_cli.train.fastpath import autocast, prepare_model, use_channels_last
-from hdgen_cli.train.guard import (DivergenceGuard, EarlySign, Remedies, base_momentum, check_gap_limit, describe,
-                                   give_up, guard_status, scaled_steps, set_momentum)
+from hdgen_cli.optim import SAM, lr_at
+from hdgen_cli.parts import build_run, resolve_device
+from hdgen_cli.sampling import generate
+from hdgen_cli.train.checkpoint import BEST, LAST
+from hdgen_cli.train.epoch_end import CheckPoints
+from hdgen_cli.train.guard import Recovery, check_gap_limit
 from hdgen_cli.train.monitor import Monitor
 from hdgen_cli.train.outputs import write_grid
-from hdgen_cli.train.state import Captured, TrainingState, per_rank
+from hdgen_cli.train.resume import resume_into
+from hdgen_cli.train.setup import open_run_dir, setup_data, side_outputs
+from hdgen_cli.train.state import TrainingState
 
 
 @dataclass
@@ -55,250 +56,115 @@ def _scalar(t) -> float:
 
 
 def train(config: RunConfig, run_dir: str | Path, resume: str | Path | None = None, quiet: bool = False) -> TrainResult:
+    """Train the run `config` names into `run_dir` (or continue the checkpoint `resume`)."""
     t_start = time.perf_counter()
-    run_dir = Path(run_dir)
-    cfg, tc, gc = config, config.train, config.train.guard
+    cfg, tc, run_dir = config, config.train, Path(run_dir)
     check_gap_limit(cfg)  # before any file is written
     device = resolve_device(tc.device)  # joins the process group under torchrun
     main, rank = dist.is_main(), dist.rank()
-    leftovers = []
-    if main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        leftovers = unfinished_writes(run_dir)  # a run killed mid-write leaves its temporary file
-        for path in leftovers:
-            path.unlink(missing_ok=True)
-        write_text_atomically(run_dir / "config.json", config.model_dump_json(indent=2))
+    leftovers = open_run_dir(run_dir, cfg) if main else []
 
     # ------------------------------------------------------------------ 1. data
-    # Under torchrun every rank draws its own augmentations, chains and buffer (seed + rank); DDP
-    # broadcasts rank 0's initial weights. Each rank streams its own equal shard of the images.
-    torch.manual_seed(tc.seed + rank)
-    splits = make_splits(cfg.data)
-    train_set = splits.train.to(device)
-    info = DataInfo(train_set.channels, train_set.image_size, train_set.num_classes, cfg.data.pixel_range)
-    shard = train_set.subset(dist.shard_indices(len(train_set), drop_last=True)) if dist.world_size() > 1 else train_set
+    data = setup_data(cfg, device)
 
-    def stream(sc, seed_offset):
-        transform = BatchTransform.from_config(sc, cfg.data, train_set.default_flip)
-        return BatchStream(shard, sc.batch_size, transform, seed=tc.seed + seed_offset + 1000 * rank)
-
-    streams = {"ce": stream(cfg.data.ce, 0)} if cfg.uses_ce_stream else {}
-    if cfg.uses_px_stream:
-        streams["px"] = stream(cfg.data.px, 1)
-    epoch_stream = streams.get(cfg.data.epoch_by) or next(iter(streams.values()))
-    iters_per_epoch = len(epoch_stream)
-    total_iters = tc.max_iters or tc.epochs * iters_per_epoch
-
-    # ------------------------------------------------------------------ 2. model, sampler, optimizer
-    model = prepare_model(build_model(cfg, info).to(device), use_channels_last(tc.channels_last, device), tc.compile)
-    sampler = build_sampler(cfg, info) if cfg.needs_samples else None
-    buffer = build_buffer(cfg, info, device, train_set=train_set, cache_dir=run_dir if main else None) if sampler else None
-    objective = build_objective(cfg.objective, sampler, buffer, info, device)
-    objective.bind(model)
-    classifies = model.has_classifier  # unsupervised heads (CLEL) get no accuracy
-    optimizer = build_optimizer(cfg.optim, model.parameters())
-    momentum = base_momentum(optimizer)  # the config's own: read before a resume loads scaled param groups
-    state = TrainingState(model, optimizer, buffer, objective, streams)  # what resume and roll-back restore
-
-    tensorboard = None
-    if tc.log.tensorboard and main:  # before any training: a missing package is one line now, not after an epoch
-        from hdgen_cli.train.tensorboard import TensorBoardLog
-
-        tensorboard = TensorBoardLog(run_dir)
-    live_fid = None
-    if tc.fid_every and buffer is not None and main:
-        from hdgen_cli.evaluation.generation import LiveFID, build_extractor
-        from hdgen_cli.loading import load_feature_classifier
-
-        judge = load_feature_classifier(tc.fid_features, info.shape, device) if tc.fid_features else None
-        extractor = build_extractor(judge, tc.fid_inception_weights, device)
-        live_fid = LiveFID(extractor, train_set.images, tc.fid_samples, device)
+    # ------------------------------------------------------------------ 2. model, sampler, objective, optimizer
+    run = build_run(cfg, device, data.train_set, channels_last=use_channels_last(tc.channels_last, device),
+                    compile=tc.compile, cache_dir=run_dir if main else None)
+    state = TrainingState(run.model, run.optimizer, run.buffer, run.objective, data.streams)  # what resume and
+    recovery = Recovery(cfg, run, state, run_dir, tc.seed + rank)                           # roll-back restore
+    tensorboard, live_fid = side_outputs(cfg, run, data.train_set, run_dir, device)
 
     # ------------------------------------------------------------------ 3. resume
-    start_iter, best_valid, remedies, resume_note = 0, None, Remedies(), ""
-    early = EarlySign(gc.early_rise)
-    if resume is not None:
-        ckpt = load_checkpoint(resume)
-        load_model_state(model, ckpt)  # names the mismatch when the checkpoint is another model's
-        saved_world = ckpt.position.get("world_size", 1)
-        captured = ckpt.captured()
-        own = section(ckpt.tensors, f"rank{rank}") if rank and saved_world == dist.world_size() else {}
-        if own:  # this rank's own chains, data position and RNG
-            captured = Captured(captured.iteration, {**captured.tensors, **own}, captured.optim_meta)
-        state.restore(captured, str(ckpt.path), model=False, streams=saved_world == dist.world_size())
-        if rank and not own:  # only rank 0's generator states were saved: the others draw their own again
-            torch.manual_seed(tc.seed + rank + ckpt.position.get("iteration", 0))
-        if saved_world != dist.world_size():
-            resume_note = (f"; it ran on {saved_world} process(es), this on {dist.world_size()}: the data order "
-                           "starts afresh and the other ranks' chains from rank 0's buffer")
-        start_iter, best_valid = ckpt.position.get("iteration", 0), ckpt.position.get("best_valid")
-        remedies = Remedies.from_dict(ckpt.position.get("guard"))
-        early = EarlySign.from_dict(gc.early_rise, ckpt.position.get("early_sign"))
-
-    def apply_remedies() -> None:
-        if sampler is not None:
-            sampler.steps = scaled_steps(cfg.sampler.steps, remedies.steps_scale)
-        objective.lr_scale, objective.guard_l2 = remedies.lr_scale, remedies.l2_weight
-        if remedies.momentum_scale != 1.0:  # untouched otherwise, so a run never remedied is bit for bit the same
-            set_momentum(optimizer, momentum, remedies.momentum_scale)
-
-    apply_remedies()
+    start = resume_into(resume, state, tc.seed) if resume is not None else None
+    if start is not None:
+        recovery.resumed(start.position)
+    points = CheckPoints(cfg, run, data, state, recovery, run_dir, start.position.get("best_valid") if start else None,
+                         tensorboard, live_fid)
+    recovery.apply()
     # Under torchrun the objective's network calls go through DDP (gradients averaged on backward);
     # samplers keep using the plain model.
-    train_model = dist.replicate(model, device)
-    objective.replicate(lambda module: dist.replicate_module(module, device))
+    train_model = dist.replicate(run.model, device)
+    run.objective.replicate(lambda module: dist.replicate_module(module, device))
 
-    def save(names: list[str], captured: Captured) -> None:
-        """Rank 0 writes; under torchrun every rank calls this, sending its own buffer, data
-        position and RNG (saved as `rank<r>.`), so a resume on as many processes is exact."""
-        if dist.world_size() > 1:  # one process has no other ranks' state to fetch
-            parts = dist.gather_to_main({k: v.cpu() for k, v in per_rank(captured.tensors).items()})
-            if main:
-                others = {f"rank{r}.{k}": v for r, part in enumerate(parts) if r for k, v in part.items()}
-                captured = Captured(captured.iteration, {**captured.tensors, **others}, captured.optim_meta)
-        if main:
-            position = {"iteration": captured.iteration, "epoch": captured.iteration / iters_per_epoch,
-                        "best_valid": best_valid, "guard": remedies.to_dict(), "early_sign": early.to_dict(),
-                        "world_size": dist.world_size()}
-            for name in names:
-                save_checkpoint(run_dir / name, captured, config=cfg, info=info, position=position)
-
-    def calibrate_for_checkpoint(it: int, when: str | None = None) -> None:
-        dist.average_buffers(model)  # one set of BatchNorm running statistics for all ranks
-        calibrated = model.calibrate(train_set, cfg.data.pixel_range)  # GMMC's gamma-hat
-        if calibrated:
-            monitor.event(f"{when or f'iteration {it}'}: " + "  ".join(f"{k} {v:.4g}" for k, v in calibrated.items()),
-                          {"iter": it, **calibrated})
-
-    keep_at = set(tc.keep_iters)
     # ------------------------------------------------------------------ 4. loop
-    guard = DivergenceGuard(gc)
-    good = state.capture(start_iter)  # the last good state: what a divergence rolls back to
-    with Monitor(run_dir / "metrics.jsonl" if main else None, quiet=quiet or not main, total_iters=total_iters,
+    it = start.iteration if start else 0
+    recovery.good = state.capture(it)  # the last good state: what a divergence rolls back to
+    with Monitor(run_dir / "metrics.jsonl" if main else None, quiet=quiet or not main, total_iters=data.total_iters,
                  tensorboard=tensorboard) as monitor:
-        monitor.status = guard_status(gc, remedies, sampler.steps if sampler else None)
-        if leftovers:
-            monitor.event(f"removed {len(leftovers)} unfinished write(s) of a killed run: "
-                          + ", ".join(p.name for p in leftovers))
-        monitor.event(f"training {cfg.name} on {cfg.data.name} ({len(train_set)} images, {iters_per_epoch} it/epoch, "
-                      f"{total_iters} iterations) on {device}; run dir {run_dir}")
-        if resume is not None:
-            monitor.event(f"resumed from {ckpt.path} at iteration {start_iter}{resume_note}", {"iter": start_iter})
-        model.train()
-        it = start_iter
-        while it < total_iters:
+        _announce(monitor, cfg, data, device, run_dir, leftovers, start, recovery)
+        run.model.train()
+        while it < data.total_iters:
             it += 1
-            epoch = (it - 1) // iters_per_epoch
-            lr = lr_at(cfg.optim, it, epoch, total_iters) * remedies.lr_scale
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            objective.epoch, objective.iteration, objective.total_iters = (it - 1) / iters_per_epoch, it, total_iters
-
-            x_lab, y_lab = streams["ce"].next() if "ce" in streams else (None, None)
-            x_data = streams["px"].next()[0] if "px" in streams else None
-            out = train_step(train_model, objective, optimizer, x_lab, y_lab, x_data,
-                             amp=lambda: autocast(tc.precision, device), clip=remedies.clip_norm)
-            guard.observe(out, it)  # on the device: no sync here
-
-            # -------------------------------------------------------------- 4a. check point
-            logging = it % tc.log_every == 0 or it == total_iters
-            epoch_end = it % iters_per_epoch == 0 or it == total_iters
-            periodic = tc.ckpt_every_iters > 0 and it % tc.ckpt_every_iters == 0
-            kept = it in keep_at
-            if not (logging or epoch_end or periodic or kept):
+            lr = _set_lr(run, cfg, it, data, recovery.remedies.lr_scale)
+            x_lab, y_lab, x_data = data.next_batches()
+            out = train_step(train_model, run.objective, run.optimizer, x_lab, y_lab, x_data,
+                             amp=lambda: autocast(tc.precision, device), clip=recovery.remedies.clip_norm)
+            recovery.detector.observe(out, it)  # on the device: no sync here
+            due = points.due(it)
+            if not due.any:
                 continue
-            problem = guard.verdict()  # one host sync per check point
+            problem = recovery.detector.verdict()  # one host sync per check point
             if problem is not None:
-                if gc.on_divergence == "stop" or remedies.recoveries >= gc.recoveries:
-                    give_up(problem, gc, remedies, good.iteration, guard.snapshot(run_dir, main), run_dir / LAST,
-                            monitor, it)
-                remedies = remedies.next(gc, objective.energy_penalty)
-                before = sampler.steps if sampler is not None else None
-                state.restore(good, "the last good state")
-                early.roll_back(good.iteration)
-                torch.manual_seed(tc.seed + rank + 7919 * remedies.recoveries)  # fresh noise after the roll-back
-                if "reset_buffer" in gc.remedies and buffer is not None:
-                    buffer.reset()
-                apply_remedies()
-                what = describe(gc, remedies, before, sampler.steps if sampler is not None else None,
-                                objective.energy_penalty)
-                monitor.event(f"divergence at {problem}; rolled back to iteration {good.iteration}{what} "
-                              f"(recovery {remedies.recoveries} of {gc.recoveries})",
-                              {"iter": it, "divergence": problem, "rolled_back_to": good.iteration, **remedies.to_dict()})
-                monitor.status = guard_status(gc, remedies, sampler.steps if sampler else None)
-                it = good.iteration
+                it = recovery.roll_back(problem, it, monitor, main)
                 continue
-            if logging:
-                values = {k: _scalar(v) for k, v in {"loss": out.loss, **out.terms, **out.stats}.items()}
-                record = {"iter": it, "epoch": round(it / iters_per_epoch, 3), "lr": lr}
-                record.update(dist.mean_across_ranks(values))
-                guard.record_loss(record["loss"])
-                monitor.step(record)  # adds the E gap
-                rise = early.update(it, record.get("gap"))
-                if rise is not None:
-                    monitor.event(f"early sign at iteration {it}: E gap {record['gap']:.3g}, {rise:.3g} above its "
-                                  f"recent median; no new good state until it settles (the last: iteration "
-                                  f"{good.iteration})", {"iter": it, "early_sign": rise})
-
-            # -------------------------------------------------------------- 4b. epoch end, checkpoints
-            writes = [LAST] if periodic else []  # mid-epoch: the state as it is (no calibration)
-            if kept:  # a training budget to evaluate: calibrated like an epoch end (gamma-hat is not trained)
-                writes.append(kept_name(it))
-                if not epoch_end:
-                    calibrate_for_checkpoint(it)
-            if epoch_end:
-                done_epochs = math.ceil(it / iters_per_epoch)
-                evaluating = classifies and splits.valid is not None and (done_epochs % tc.eval_every == 0 or it == total_iters)
-                if (done_epochs % tc.ckpt_every == 0 or it == total_iters) and LAST not in writes:
-                    writes.append(LAST)
-                if tc.keep_every and done_epochs % tc.keep_every == 0:
-                    writes.append(f"epoch-{done_epochs:04d}.safetensors")
-                if evaluating or writes:
-                    calibrate_for_checkpoint(it, f"epoch {done_epochs}")
-                if tensorboard is not None:
-                    tensorboard.epoch(it, model, train_set.images, buffer.images if buffer is not None else None,
-                                      cfg.data.pixel_range)
-                if live_fid is not None and done_epochs % tc.fid_every == 0:
-                    fid = live_fid(buffer.images, cfg.data.pixel_range)
-                    monitor.event(f"epoch {done_epochs}: buffer FID {fid:.2f}", {"iter": it, "fid": fid})
-                if evaluating:
-                    valid = classify_metrics(model, splits.valid, cfg.data.pixel_range, sigma=cfg.data.eval_sigma)
-                    if best_valid is None or valid["accuracy"] > best_valid:
-                        writes.append(BEST)
-                        best_valid = valid["accuracy"]
-                    monitor.event(f"epoch {done_epochs}: valid accuracy {valid['accuracy']:.4f}",
-                                  {"iter": it, "valid_accuracy": valid["accuracy"], "valid_nll": valid["nll"]})
-            if early.raised and it < total_iters:  # last.safetensors stays a good state, so a resume rolls back
-                writes = [w for w in writes if w != LAST]  # where the uninterrupted run does
-            if writes:
-                captured = state.capture(it)
-                save(writes, captured)
-                if not early.raised:  # a checkpoint is a good state too, unless the early sign is up
-                    good = captured
-            if it - good.iteration >= gc.snapshot_every and not early.raised:
-                good = state.capture(it)
+            if due.logging:
+                _log_step(monitor, recovery, out, it, lr, data.iters_per_epoch)
+            points.write(it, due, monitor)
 
         # -------------------------------------------------------------- 5. finish
-        # The loop's last iteration already wrote it; only a resume with nothing left to do has not.
-        last = run_dir / LAST
-        if start_iter >= total_iters:
-            save([LAST], state.capture(total_iters))
-        test = {"accuracy": None, "nll": None}
-        if classifies:
-            test = classify_metrics(model, splits.test, cfg.data.pixel_range, sigma=cfg.data.eval_sigma)
-            monitor.event(f"test accuracy {test['accuracy']:.4f}  nll {test['nll']:.4f}",
-                          {"test_accuracy": test["accuracy"], "test_nll": test["nll"]})
-        samples_png = None
-        if buffer is not None:
-            if main:
-                samples_png = str(write_final_samples(model, sampler, buffer, cfg, info, run_dir))
-        seconds = round(time.perf_counter() - t_start, 2)  # this session's share, for `hdgen report`
-        monitor.event(f"finished: {total_iters} iterations, {seconds:.0f} s", {"iter": total_iters, "seconds": seconds})
+        return _finish(cfg, run, data, points, recovery, start, monitor, run_dir, t_start)
 
+
+def _set_lr(run, cfg: RunConfig, it: int, data, lr_scale: float) -> float:
+    """This iteration's learning rate into every parameter group, and the objective's schedule position."""
+    lr = lr_at(cfg.optim, it, (it - 1) // data.iters_per_epoch, data.total_iters) * lr_scale
+    for group in run.optimizer.param_groups:
+        group["lr"] = lr
+    run.objective.epoch, run.objective.iteration = (it - 1) / data.iters_per_epoch, it
+    run.objective.total_iters = data.total_iters
+    return lr
+
+
+def _announce(monitor, cfg: RunConfig, data, device, run_dir: Path, leftovers: list[Path], start, recovery) -> None:
+    """The run's first log lines: what is trained where, and what a restart cleaned up or resumed."""
+    monitor.status = recovery.status()
+    if leftovers:
+        monitor.event(f"removed {len(leftovers)} unfinished write(s) of a killed run: "
+                      + ", ".join(p.name for p in leftovers))
+    monitor.event(f"training {cfg.name} on {cfg.data.name} ({len(data.train_set)} images, {data.iters_per_epoch} "
+                  f"it/epoch, {data.total_iters} iterations) on {device}; run dir {run_dir}")
+    if start is not None:
+        monitor.event(f"resumed from {start.path} at iteration {start.iteration}{start.note}", {"iter": start.iteration})
+
+
+def _log_step(monitor, recovery, out, it: int, lr: float, iters_per_epoch: int) -> None:
+    """One JSON line: the step's loss, terms and statistics (averaged over ranks)."""
+    values = {k: _scalar(v) for k, v in {"loss": out.loss, **out.terms, **out.stats}.items()}
+    record = {"iter": it, "epoch": round(it / iters_per_epoch, 3), "lr": lr}
+    record.update(dist.mean_across_ranks(values))
+    monitor.step(record)  # adds the E gap
+    recovery.logged(it, record, monitor)
+
+
+def _finish(cfg: RunConfig, run, data, points, recovery, start, monitor, run_dir: Path, t_start: float) -> TrainResult:
+    """After the loop: the test accuracy, the final sample grid and the result."""
+    total = data.total_iters
+    if start is not None and start.iteration >= total:  # the loop's last iteration wrote it, unless
+        points.save([LAST], points.state.capture(total))  # a resume had nothing left to do
+    test = {"accuracy": None, "nll": None}
+    if run.model.has_classifier:  # unsupervised heads (CLEL) get no accuracy
+        test = classify_metrics(run.model, data.splits.test, cfg.data.pixel_range, sigma=cfg.data.eval_sigma)
+        monitor.event(f"test accuracy {test['accuracy']:.4f}  nll {test['nll']:.4f}",
+                      {"test_accuracy": test["accuracy"], "test_nll": test["nll"]})
+    samples_png = None
+    if run.buffer is not None and dist.is_main():
+        samples_png = str(write_final_samples(run.model, run.sampler, run.buffer, cfg, run.info, run_dir))
+    seconds = round(time.perf_counter() - t_start, 2)  # this session's share, for `hdgen report`
+    monitor.event(f"finished: {total} iterations, {seconds:.0f} s", {"iter": total, "seconds": seconds})
     best = run_dir / BEST
-    return TrainResult(str(run_dir), str(last), str(best) if best.exists() else None, total_iters,
-                       round(total_iters / iters_per_epoch, 3), test["accuracy"], test["nll"], best_valid, samples_png,
-                       seconds, remedies.recoveries, list(remedies.applied))
+    return TrainResult(str(run_dir), str(run_dir / LAST), str(best) if best.exists() else None, total,
+                       round(total / data.iters_per_epoch, 3), test["accuracy"], test["nll"], points.best_valid,
+                       samples_png, seconds, recovery.remedies.recoveries, list(recovery.remedies.applied))
 
 
 def train_step(model, objective, optimizer, x_lab, y_lab, x_data, amp=contextlib.nullcontext, clip: float = 0.0):
@@ -334,8 +200,6 @@ def write_final_samples(model, sampler, buffer, cfg: RunConfig, info: DataInfo, 
     (no buffer write), or random buffer slots as they are when that is 0."""
     n = cfg.output.grid_size
     if cfg.output.final_sample_steps > 0:
-        from hdgen_cli.sampling import generate
-
         images, _ = generate(model, sampler, n, cfg.output.final_sample_steps, buffer.init, buffer=buffer)
     else:
         images = buffer.images[torch.randperm(buffer.size, device=buffer.images.device)[:n]].cpu()
