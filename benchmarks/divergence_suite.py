@@ -36,7 +36,7 @@ from hdgen_cli.data import make_splits
 from hdgen_cli.evaluation.calibration import calibration
 from hdgen_cli.loading import load_model
 from hdgen_cli.train import train
-from hdgen_cli.train.checkpoint import load_checkpoint
+from hdgen_cli.checkpoint import load_checkpoint
 from hdgen_cli.train.guard import TrainingDiverged
 
 OFF = ["train.guard.on_divergence=stop"]

@@ -24,7 +24,7 @@ from pathlib import Path
 from hdgen_cli import api
 from hdgen_cli.data import make_splits
 from hdgen_cli.evaluation.sample_quality import fit_judge, sample_quality
-from hdgen_cli.train.checkpoint import newest_run, runs_root
+from hdgen_cli.runs import newest_run, runs_root
 from hdgen_cli.train.outputs import write_grid
 
 # The bars a person-acceptable sample must meet: judged share (with judge confidence >= 0.8), realism at most, diversity at

@@ -14,7 +14,7 @@ import torch
 from hdgen_cli.config.schema import RunConfig, SamplerConfig
 from hdgen_cli.errors import UsageError
 from hdgen_cli.parts import DataInfo, build_model, resolve_device
-from hdgen_cli.train.checkpoint import Checkpoint, load_checkpoint, load_model_state
+from hdgen_cli.checkpoint import Checkpoint, load_checkpoint, load_model_state
 from hdgen_cli.models.fastpath import prepare_model, use_channels_last
 
 

@@ -13,15 +13,15 @@ from pathlib import Path
 
 from hdgen_cli.distributed import is_main
 from hdgen_cli.files import write_text_atomically
+from hdgen_cli.runs import EVALUATIONS
 
-FOLDER = "evaluations"
 
 
 class Record:
     """One evaluation's slot in the run: `png(what)` names its plots, `write(result)` its JSON."""
 
     def __init__(self, run_dir: str | Path, command: str):
-        self.folder = Path(run_dir) / FOLDER
+        self.folder = Path(run_dir) / EVALUATIONS
         self.command, self.started = command, time.time()
         stem = f"{command}-{time.strftime('%Y%m%d-%H%M%S', time.localtime(self.started))}"
         self.name, k = stem, 2
@@ -52,7 +52,7 @@ class Record:
 
 def read_records(run_dir: str | Path, command: str | None = None) -> list[dict]:
     """The recorded results of a run, oldest first (each with its `file`); of one command if given."""
-    folder = Path(run_dir) / FOLDER
+    folder = Path(run_dir) / EVALUATIONS
     out = []
     for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
         try:

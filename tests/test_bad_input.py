@@ -11,6 +11,7 @@ from PIL import Image
 from safetensors.torch import save_file
 
 from hdgen_cli.cli.app import run
+from hdgen_cli.errors import UsageError
 from tests.conftest import TINY
 
 # (argv, exit code, a fragment of the message). {run}: a trained quickstart run; {tmp}: a fresh
@@ -173,8 +174,28 @@ def test_hdgen_debug_shows_the_traceback(places, monkeypatch):
 
 
 def test_every_setting_fixed_on_resume_exists():
-    from hdgen_cli.cli.train_cmd import FIXED_ON_RESUME
+    from hdgen_cli.api.training import FIXED_ON_RESUME
     from hdgen_cli.config.presets import valid_keys
 
     keys = valid_keys()
     assert all(any(k.startswith(p) for k in keys) if p.endswith(".") else p in keys for p in FIXED_ON_RESUME)
+
+
+def test_the_python_api_refuses_what_the_command_line_refuses(places, tmp_path):
+    """api.train makes the CLI's checks itself: a resume that changes a tensor-shaping setting, a
+    non-empty folder without force, and a failed set-up leaves no folder."""
+    from hdgen_cli import api
+    from hdgen_cli.checkpoint import load_checkpoint
+    from hdgen_cli.errors import DataError
+
+    saved = load_checkpoint(places["run"]).config
+    wider = api.override_config(saved, ["model.width=2"])
+    before = _digest(places["run"].parent)
+    with pytest.raises(UsageError, match="cannot change what last.safetensors was trained with .*model.width"):
+        api.train(wider, resume=places["run"], quiet=True)
+    with pytest.raises(UsageError, match="already exists and is not empty; pass --force"):
+        api.train(saved, places["run"], quiet=True)
+    missing = api.load_config("quickstart", ["data.name=cifar10", f"data.data_dir={tmp_path / 'nothing'}"])
+    with pytest.raises(DataError):
+        api.train(missing, tmp_path / "new" / "run", quiet=True)
+    assert not (tmp_path / "new").exists() and _digest(places["run"].parent) == before

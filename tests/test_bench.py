@@ -182,7 +182,7 @@ def test_an_unfinished_reference_classifier_is_resumed_not_reused(tmp_path, monk
     bench goes on from it; a finished one is reused as it is."""
     import hdgen_cli.train as train_module
     from hdgen_cli.bench.reference import reference_classifier
-    from hdgen_cli.train.checkpoint import load_checkpoint, save_checkpoint
+    from hdgen_cli.checkpoint import load_checkpoint, save_checkpoint
 
     over = ["data.name=digits", "train.max_iters=6", "model.width=1"]
     ckpt = reference_classifier(tmp_path, over)

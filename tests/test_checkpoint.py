@@ -6,7 +6,7 @@ from safetensors.torch import save_file
 
 from hdgen_cli.errors import CheckpointError
 from hdgen_cli.train import train
-from hdgen_cli.train.checkpoint import (load_checkpoint, load_model_state, load_optimizer_state, save_checkpoint)
+from hdgen_cli.checkpoint import load_checkpoint, load_model_state, load_optimizer_state, save_checkpoint
 from hdgen_cli.parts import DataInfo, build_model
 from hdgen_cli.optim import build_optimizer
 from hdgen_cli.train.state import TrainingState
@@ -86,7 +86,7 @@ def test_kept_iterations_are_written_and_leave_the_run_unchanged(tmp_path):
     """train.keep_iters writes the state at those iterations (mid-epoch too) and nothing else
     about the run moves: its last checkpoint is bitwise the same as without them."""
     from hdgen_cli.config import load_config
-    from hdgen_cli.train.checkpoint import kept_name
+    from hdgen_cli.runs import kept_name
     from tests.conftest import TINY
 
     plain = train(load_config("quickstart", TINY), tmp_path / "plain", quiet=True)
@@ -99,7 +99,7 @@ def test_kept_iterations_are_written_and_leave_the_run_unchanged(tmp_path):
 
 def test_kept_gmmc_checkpoint_has_its_gamma_fitted(tmp_path):
     from hdgen_cli.config import load_config
-    from hdgen_cli.train.checkpoint import kept_name
+    from hdgen_cli.runs import kept_name
     from tests.conftest import TINY
 
     cfg = load_config("gmmc-gen", [*TINY, "data.name=digits", "model.name=small_cnn", "sampler.buffer.size=100",

@@ -14,7 +14,7 @@ from hdgen_cli import distributed as dist
 from hdgen_cli.config import load_config
 from hdgen_cli.data import to_model_range
 from hdgen_cli.errors import UsageError
-from hdgen_cli.train.checkpoint import load_checkpoint
+from hdgen_cli.checkpoint import load_checkpoint
 
 
 def _free_port() -> int:

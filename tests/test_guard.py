@@ -12,7 +12,7 @@ from hdgen_cli.cli.app import run
 from hdgen_cli.config.schema import GuardConfig
 from hdgen_cli.objectives.base import StepOutput
 from hdgen_cli.train import train
-from hdgen_cli.train.checkpoint import load_checkpoint
+from hdgen_cli.checkpoint import load_checkpoint
 from hdgen_cli.train.guard import DivergenceGuard
 from hdgen_cli.train.state import TrainingState
 from tests.conftest import TINY

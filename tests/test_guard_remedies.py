@@ -9,7 +9,7 @@ import torch
 from hdgen_cli.config import load_config
 from hdgen_cli.config.schema import GuardConfig
 from hdgen_cli.train import train
-from hdgen_cli.train.checkpoint import load_checkpoint
+from hdgen_cli.checkpoint import load_checkpoint
 from hdgen_cli.train.early_sign import EarlySign
 from hdgen_cli.train.guard import Remedies, base_momentum, describe, set_momentum
 from tests.conftest import TINY

@@ -13,7 +13,7 @@ from hdgen_cli.objectives.hdge import LogitQueue, contrastive_log_qxy
 from hdgen_cli.optim import build_optimizer
 from hdgen_cli.parts import DataInfo, build_buffer, build_model, build_sampler
 from hdgen_cli.train import train
-from hdgen_cli.train.checkpoint import load_checkpoint
+from hdgen_cli.checkpoint import load_checkpoint
 from tests.conftest import TINY
 
 DIGITS = TINY + ["data.name=digits", "model.name=small_cnn", "optim.lr=1e-3", "objective.hdge.queue_size=100"]

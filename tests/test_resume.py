@@ -15,7 +15,7 @@ import torch
 from hdgen_cli.config import load_config
 from hdgen_cli.files import unfinished_writes, write_atomically
 from hdgen_cli.train import train
-from hdgen_cli.train.checkpoint import load_checkpoint
+from hdgen_cli.checkpoint import load_checkpoint
 from tests.conftest import TINY
 from tests.test_clel import TINY_CLEL
 from tests.test_gmmc import DIGITS as GMMC_DIGITS
@@ -55,7 +55,7 @@ def _assert_bitwise(a: dict, b: dict) -> None:
 SLOW_WRITE = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    import hdgen_cli.train.checkpoint as ckpt
+    import hdgen_cli.checkpoint as ckpt
     real, calls, marker = ckpt.save_file, [], Path(sys.argv[1])
     def half_then_hang(tensors, filename, metadata=None):
         calls.append(filename)

@@ -17,7 +17,7 @@ from hdgen_cli.report import write_report as report
 from hdgen_cli.api.sample import latent_conditions, sample
 from hdgen_cli.config import load_config, override_config
 from hdgen_cli.loading import LoadedModel, load_encoder, load_model, with_sampler
-from hdgen_cli.train import train
+from hdgen_cli.api.training import FIXED_ON_RESUME, train
 
-__all__ = ["LoadedModel", "attack", "calibrate", "evaluate", "export_checkpoint", "generation_metrics", "import_checkpoint", "latent_conditions", "load_config",
+__all__ = ["FIXED_ON_RESUME", "LoadedModel", "attack", "calibrate", "evaluate", "export_checkpoint", "generation_metrics", "import_checkpoint", "latent_conditions", "load_config",
            "load_encoder", "load_model", "ood", "override_config", "parse_eps", "report", "sample", "train", "with_sampler"]

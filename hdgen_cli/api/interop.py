@@ -15,8 +15,9 @@ from hdgen_cli.interop.wrn_layout import to_official
 from hdgen_cli.loading import load_model
 from hdgen_cli.tensors import section
 from hdgen_cli.parts import DataInfo, build_model
-from hdgen_cli.train.checkpoint import LAST, load_checked, save_checkpoint
-from hdgen_cli.train.state import Captured
+from hdgen_cli.checkpoint import load_checked, save_checkpoint
+from hdgen_cli.runs import CONFIG, LAST
+from hdgen_cli.checkpoint import Captured
 
 
 def import_checkpoint(code: str, path: str | Path, out: str | Path, overrides: list[str] | None = None,
@@ -55,7 +56,7 @@ def import_checkpoint(code: str, path: str | Path, out: str | Path, overrides: l
     position = {"iteration": 0, "imported": {"from": official.name, "repository": official.repository,
                                              "file": str(Path(path).expanduser().resolve())}}
     save_checkpoint(out / LAST, Captured(0, tensors), config=cfg, info=info, position=position)
-    write_text_atomically(out / "config.json", cfg.model_dump_json(indent=2))
+    write_text_atomically(out / CONFIG, cfg.model_dump_json(indent=2))
     return {"run": str(out), "from": official.name, "preset": preset, "notes": imported.notes, "architecture":
             f"WRN-{cfg.model.depth}-{cfg.model.width}, norm {cfg.model.norm}, {imported.num_classes} classes",
             "tensors": len(imported.tensors), "buffer": None if imported.buffer is None else len(imported.buffer),

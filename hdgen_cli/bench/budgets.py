@@ -14,7 +14,7 @@ from pathlib import Path
 from hdgen_cli.bench.claims import CLAIMS, check
 from hdgen_cli.bench.tables import cell, summarize, table
 from hdgen_cli.errors import UsageError
-from hdgen_cli.train.checkpoint import LAST, kept_name
+from hdgen_cli.runs import LAST, divergences, kept_name
 
 
 def parse_at(text: str | None) -> list[int]:
@@ -61,14 +61,6 @@ def evaluate_budgets(run_dir: Path, at: list[int], final_metrics: dict, evaluate
     return out
 
 
-def _divergences_until(run_dir: Path, budget: int) -> int:
-    """Divergence and give-up events up to `budget` (a line cut by a kill is skipped)."""
-    from hdgen_cli.report.collect import read_jsonl
-
-    events = read_jsonl(run_dir / "metrics.jsonl")
-    return sum(1 for e in events if ("divergence" in e or e.get("gave_up")) and (e.get("iter") or 0) <= budget)
-
-
 def budget_values(out: Path, runs, budget: int, costs: dict[str, list[float]]) -> dict[str, dict[str, list[float]]]:
     """values[preset][metric] = per-seed values at one budget, as `bench.claims.check` reads them."""
     values: dict[str, dict[str, list[float]]] = {}
@@ -83,7 +75,7 @@ def budget_values(out: Path, runs, budget: int, costs: dict[str, list[float]]) -
         for key, value in metrics.items():
             if isinstance(value, (int, float)) and value is not None:
                 mine.setdefault(key, []).append(float(value))
-        mine.setdefault("divergences", []).append(float(_divergences_until(run_dir, budget)))
+        mine.setdefault("divergences", []).append(float(divergences(run_dir, until=budget)))
         mine.setdefault("diverged", []).append(0.0 if metrics else 1.0)
         if seed == 1 and preset in costs:
             mine["step_seconds"] = list(costs[preset])

@@ -24,6 +24,7 @@ from hdgen_cli.config.presets import config_differences
 from hdgen_cli.config.schema import RunConfig
 from hdgen_cli.errors import UsageError
 from hdgen_cli.files import check_writable, write_text_atomically
+from hdgen_cli.runs import CONFIG, LAST, METRICS, divergences, read_metrics
 
 DEFAULT_PRESETS = ("softmax", "jem", "jempp-m5", "jempp-m10", "sada-jem-k5", "gmmc-dis", "gmmc-gen", "gmmc-joint",
                    "hdge", "hdge-jem", "clel-small")
@@ -78,7 +79,7 @@ def plan(spec: BenchSpec) -> list[tuple[str, int, RunConfig]]:
     _check_data(runs[0][2], spec.protocol)  # a dataset missing offline fails here, not after an hour of training
     check_writable(spec.out, "--out")
     for preset, seed, cfg in runs:  # a folder trained with other settings is refused before anything runs
-        saved = _read_json(spec.out / f"{preset}-s{seed}" / "config.json")
+        saved = _read_json(spec.out / f"{preset}-s{seed}" / CONFIG)
         if saved is not None:
             changed = [c for c in config_differences(RunConfig.model_validate(saved), cfg, COMPARED)
                        if not c.startswith(IGNORED)]
@@ -102,14 +103,14 @@ def _check_data(cfg: RunConfig, protocol: Protocol) -> None:
 def _train(run_dir: Path, cfg: RunConfig) -> dict:
     """Train (or resume) one run; a divergence the guard could not recover is a result, not a crash."""
     from hdgen_cli.train import TrainingDiverged, train
-    from hdgen_cli.train.checkpoint import load_checkpoint
+    from hdgen_cli.checkpoint import load_checkpoint
 
-    last, start = run_dir / "last.safetensors", 0
+    last, start = run_dir / LAST, 0
     resume = None
     if last.is_file():
         resume, start = last, load_checkpoint(last).position.get("iteration", 0)
     elif run_dir.exists():  # killed before its first checkpoint: start clean
-        (run_dir / "metrics.jsonl").unlink(missing_ok=True)
+        (run_dir / METRICS).unlink(missing_ok=True)
     t0, cpu0 = time.perf_counter(), time.process_time()
     status, message, result = "finished", None, None
     with PeakMemory(cfg.train.device) as memory:
@@ -118,15 +119,14 @@ def _train(run_dir: Path, cfg: RunConfig) -> dict:
         except TrainingDiverged as exc:
             status, message = "diverged", str(exc)
     seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
-    events = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
-    divergences = sum(1 for e in events if "divergence" in e or e.get("gave_up"))
+    events = read_metrics(run_dir)
     done = (result.iterations if result else max((e.get("iter", 0) for e in events), default=0)) - start
     evaluated = load_checkpoint(last).position.get("iteration") if last.is_file() else None
     return {"status": status, "message": message, "iterations": result.iterations if result else None,
             "checkpoint_iteration": evaluated,  # what the evaluation reads: a diverged run's last good checkpoint
             "resumed_at": start or None, "s_per_iter": seconds / max(done, 1), "cpu_s_per_iter": cpu / max(done, 1),
             "train_seconds": seconds if not start else None, "peak_memory_mb": memory.peak_mb,
-            "divergences": divergences, "recoveries": result.recoveries if result else None,
+            "divergences": divergences(run_dir), "recoveries": result.recoveries if result else None,
             "rescued": bool(result and result.recoveries),  # diverged, rolled back, remedied and finished
             "remedies": list(result.remedies) if result else
             next((e["applied"] for e in reversed(events) if "applied" in e), [])}
@@ -160,7 +160,7 @@ def run_bench(spec: BenchSpec, quiet: bool = False) -> dict:
                 trained = _train(run_dir, cfg)
                 _write_json(run_dir / "train.json", trained)
             metrics = {}
-            if (run_dir / "last.safetensors").is_file():
+            if (run_dir / LAST).is_file():
                 metrics = evaluate_run(run_dir, spec.protocol, features, spec.inception_weights, data_over, spec.device)
             result = {"preset": preset, "seed": seed, "train": trained, "metrics": metrics}
             if spec.at:
@@ -180,7 +180,7 @@ def run_bench(spec: BenchSpec, quiet: bool = False) -> dict:
                        by_budget=by_budget(spec.out, runs, spec.at, costs))
     write_results(spec.out, results)
     # the same page `hdgen report` writes, over the whole grid: curves overlaid, one table
-    folders = [spec.out / f"{p}-s{s}" for p, s, _ in runs if (spec.out / f"{p}-s{s}" / "config.json").is_file()]
+    folders = [spec.out / f"{p}-s{s}" for p, s, _ in runs if (spec.out / f"{p}-s{s}" / CONFIG).is_file()]
     if folders:
         figures = claim_figures(results) if spec.at else None
         results["report"] = str(write_report(folders, spec.out / "report.html", figures=figures))

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import torch
 
+from hdgen_cli.runs import LAST
+
 OOD_SECOND = {"digits": ["shapes"], "shapes": ["digits"], "cifar10": ["svhn", "cifar100"],
               "cifar100": ["svhn", "cifar10"], "svhn": ["cifar10"],
               "fashion-mnist": ["digits", "shapes"], "mnist": ["fashion-mnist"]}
@@ -61,7 +63,7 @@ def evaluate_run(run_dir: Path, protocol: Protocol, features: str | None, incept
     `checkpoint` (default the run's last) and `out_dir` evaluate a kept checkpoint instead."""
     from hdgen_cli import api
 
-    ckpt = checkpoint or run_dir / "last.safetensors"
+    ckpt = checkpoint or run_dir / LAST
     out_dir = out_dir or run_dir / "bench"
     loaded = api.load_model(ckpt, device)
     cfg, classifier = loaded.config, loaded.model.has_classifier

@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from hdgen_cli.errors import UsageError
+from hdgen_cli.runs import LAST, METRICS
 
 REFERENCE_SEED = 20261128
 FEATURES = ("auto", "inception", "reference")
@@ -49,11 +50,11 @@ def reference_config(data_overrides: list[str]):
 def reference_classifier(out: Path, data_overrides: list[str], quiet: bool = True) -> Path:
     """The reference classifier's checkpoint for this dataset under `out`, trained on first use."""
     from hdgen_cli.train import train
-    from hdgen_cli.train.checkpoint import load_checkpoint
+    from hdgen_cli.checkpoint import load_checkpoint
 
     cfg = reference_config(data_overrides)
     run_dir = out / f"reference-{cfg.data.name}"
-    ckpt = run_dir / "last.safetensors"
+    ckpt = run_dir / LAST
     resume = None
     if ckpt.is_file():
         try:
@@ -65,7 +66,7 @@ def reference_classifier(out: Path, data_overrides: list[str], quiet: bool = Tru
         except Exception:  # noqa: BLE001 - a damaged or foreign file is retrained below
             pass
     if resume is None and run_dir.exists():
-        (run_dir / "metrics.jsonl").unlink(missing_ok=True)
+        (run_dir / METRICS).unlink(missing_ok=True)
     train(cfg, run_dir, resume=resume, quiet=quiet)
     return ckpt
 

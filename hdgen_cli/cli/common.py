@@ -42,7 +42,7 @@ def emit_lines(pairs: list[tuple[str, object]]) -> None:
 def checkpoint_or_newest(ckpt: Path | None) -> Path:
     """--ckpt as given, or the newest run under the runs root, named on stderr."""
     from hdgen_cli.errors import UsageError
-    from hdgen_cli.train.checkpoint import newest_run, runs_root
+    from hdgen_cli.runs import newest_run, runs_root
 
     if ckpt is not None:
         return ckpt

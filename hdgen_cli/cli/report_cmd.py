@@ -19,7 +19,7 @@ def report(
 ) -> None:
     """Summary table, training curves, samples, calibration, OOD, robustness and config of runs."""
     from hdgen_cli import api
-    from hdgen_cli.train.checkpoint import resolve_checkpoint_path
+    from hdgen_cli.runs import resolve_checkpoint_path
 
     folders = list(runs) if runs else [resolve_checkpoint_path(checkpoint_or_newest(None)).parent]
     path = api.report(folders, out, fmt)

@@ -47,7 +47,7 @@ def sample(
     from hdgen_cli import api, progress
     from hdgen_cli.records import Record
     from hdgen_cli.files import check_writable
-    from hdgen_cli.train.checkpoint import resolve_checkpoint_path
+    from hdgen_cli.runs import resolve_checkpoint_path
     from hdgen_cli.train.outputs import write_grid, write_samples
 
     ckpt = checkpoint_or_newest(ckpt)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from hdgen_cli.errors import UsageError
 from hdgen_cli.files import check_writable, write_text_atomically
+from hdgen_cli.runs import CONFIG
 from hdgen_cli.report.collect import RunData, collect
 from hdgen_cli.report.page import render_html, render_markdown
 
@@ -29,7 +30,7 @@ def write_report(runs: list[str | Path], out: str | Path | None = None, fmt: str
         raise UsageError("no run to report on; pass a run directory")
     folders = [Path(r) for r in runs]
     for folder in folders:
-        if not (folder / "config.json").is_file():
+        if not (folder / CONFIG).is_file():
             raise UsageError(f"{folder} is not an hdgen run directory (no config.json); pass a folder `hdgen train` wrote")
     if len({f.resolve() for f in folders}) < len(folders):
         raise UsageError("a run is named twice; pass each run once")

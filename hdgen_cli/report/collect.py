@@ -11,7 +11,7 @@ from pathlib import Path
 
 from hdgen_cli.errors import UsageError
 from hdgen_cli.records import read_records
-from hdgen_cli.train.checkpoint import LAST
+from hdgen_cli.runs import CONFIG, LAST, read_metrics
 
 PER_CLASS = 8  # buffer images shown per class row
 
@@ -40,16 +40,6 @@ class RunData:
     @property
     def dataset(self) -> str:
         return self.config.get("data", {}).get("name", "?")
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    rows = []
-    for line in path.read_text().splitlines() if path.is_file() else []:
-        try:
-            rows.append(json.loads(line))
-        except ValueError:
-            continue  # a line cut by a kill
-    return rows
 
 
 def png_bytes(image, max_width: int = 640) -> bytes:
@@ -105,10 +95,10 @@ def _buffer_images(folder: Path) -> dict[str, bytes]:
 def collect(folder: str | Path) -> RunData:
     """Read one run directory; one UsageError line when it is not one."""
     folder = Path(folder)
-    if not (folder / "config.json").is_file():
+    if not (folder / CONFIG).is_file():
         raise UsageError(f"{folder} is not an hdgen run directory (no config.json); pass a folder `hdgen train` wrote")
-    log = read_jsonl(folder / "metrics.jsonl")
-    data = RunData(folder.name, folder, json.loads((folder / "config.json").read_text()),
+    log = read_metrics(folder)
+    data = RunData(folder.name, folder, json.loads((folder / CONFIG).read_text()),
                    [r for r in log if r.get("kind") == "train"], [r for r in log if r.get("kind") == "event"])
     for record in read_records(folder):
         data.evaluations.setdefault(record.get("command", "?"), []).append(record)

@@ -11,8 +11,10 @@ from pathlib import Path
 from hdgen_cli import distributed as dist
 from hdgen_cli.config.schema import RunConfig
 from hdgen_cli.evaluation import classify_metrics
-from hdgen_cli.train.checkpoint import BEST, LAST, kept_name, save_checkpoint
-from hdgen_cli.train.state import Captured, TrainingState, per_rank
+from hdgen_cli.checkpoint import save_checkpoint
+from hdgen_cli.runs import BEST, LAST, epoch_name, kept_name
+from hdgen_cli.checkpoint import Captured
+from hdgen_cli.train.state import TrainingState, per_rank
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,7 @@ class CheckPoints:
         if (done % tc.ckpt_every == 0 or last_iteration) and LAST not in writes:
             writes.append(LAST)
         if tc.keep_every and done % tc.keep_every == 0:
-            writes.append(f"epoch-{done:04d}.safetensors")
+            writes.append(epoch_name(done))
         if evaluating or writes:
             self.calibrate(it, monitor, f"epoch {done}")
         buffer_images = run.buffer.images if run.buffer is not None else None

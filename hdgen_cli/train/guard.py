@@ -27,9 +27,10 @@ from hdgen_cli import distributed as dist
 from hdgen_cli.config.schema import GuardConfig, RunConfig
 from hdgen_cli.errors import HdgenError, UsageError
 from hdgen_cli.files import write_atomically
-from hdgen_cli.train.checkpoint import LAST
+from hdgen_cli.runs import DIVERGED, LAST
 from hdgen_cli.train.early_sign import EarlySign
-from hdgen_cli.train.state import Captured, TrainingState
+from hdgen_cli.checkpoint import Captured
+from hdgen_cli.train.state import TrainingState
 
 # What the watch keeps per window, in this order: the flag, then the worst magnitudes seen.
 _WATCHED = ("flag", "loss", "e_data", "e_samples", "gap")
@@ -194,7 +195,7 @@ class DivergenceGuard:
 
     def snapshot(self, run_dir: Path, write: bool) -> Path:
         """`diverged.safetensors`: the last samples and the loss history, for a post-mortem."""
-        path = run_dir / "diverged.safetensors"
+        path = run_dir / DIVERGED
         if write:  # only rank 0 writes
             samples = self.last_samples if self.last_samples is not None else torch.zeros(0)
             tensors = {"samples": samples.detach().float().cpu().contiguous(),

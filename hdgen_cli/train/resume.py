@@ -11,8 +11,9 @@ import torch
 
 from hdgen_cli import distributed as dist
 from hdgen_cli.tensors import section
-from hdgen_cli.train.checkpoint import load_checkpoint, load_model_state
-from hdgen_cli.train.state import Captured, TrainingState
+from hdgen_cli.checkpoint import load_checkpoint, load_model_state
+from hdgen_cli.checkpoint import Captured
+from hdgen_cli.train.state import TrainingState
 
 
 @dataclass

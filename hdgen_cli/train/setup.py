@@ -1,4 +1,4 @@
-"""Setting a training run up: its folder, its data streams and its side outputs (TensorBoard,
+"""Setting a training run up: its data streams and its side outputs (TensorBoard,
 the live FID), before the first step."""
 
 from __future__ import annotations
@@ -11,18 +11,6 @@ import torch
 from hdgen_cli import distributed as dist
 from hdgen_cli.config.schema import RunConfig
 from hdgen_cli.data import BatchStream, BatchTransform, ImageSet, Splits, make_splits
-from hdgen_cli.files import unfinished_writes, write_text_atomically
-
-
-def open_run_dir(run_dir: Path, config: RunConfig) -> list[Path]:
-    """Create the run folder, remove what a killed run left half-written (returned, for the log)
-    and snapshot the config (nanoGPT style: the config lives with its run)."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    leftovers = unfinished_writes(run_dir)
-    for path in leftovers:
-        path.unlink(missing_ok=True)
-    write_text_atomically(run_dir / "config.json", config.model_dump_json(indent=2))
-    return leftovers
 
 
 @dataclass

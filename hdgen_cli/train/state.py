@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from hdgen_cli.checkpoint import Captured
 from hdgen_cli.tensors import section
 from hdgen_cli.optim.flat import flatten_optimizer, unflatten_optimizer
 
@@ -42,15 +43,6 @@ def _set_rng_state(tensors: dict[str, torch.Tensor]) -> None:
     cuda = section(tensors, "rng.cuda")
     if cuda and torch.cuda.is_available():
         torch.cuda.set_rng_state_all([cuda[str(i)].cpu() for i in range(min(len(cuda), torch.cuda.device_count()))])
-
-
-@dataclass
-class Captured:
-    """One captured state: where training stood, its tensors and the optimizer's JSON side."""
-
-    iteration: int
-    tensors: dict[str, torch.Tensor]
-    optim_meta: dict | None = None
 
 
 @dataclass

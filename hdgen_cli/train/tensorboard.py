@@ -14,8 +14,8 @@ from pathlib import Path
 import torch
 
 from hdgen_cli.errors import UsageError
+from hdgen_cli.runs import TENSORBOARD
 
-FOLDER = "tb"
 PROBE = 256  # training images and buffer slots whose energies are histogrammed each epoch
 
 
@@ -26,7 +26,7 @@ def open_writer(run_dir: Path):
     except ImportError:
         raise UsageError("train.log.tensorboard=true needs the tensorboard package: "
                          "pip install \"hdgen[tensorboard]\" (or set train.log.tensorboard=false)") from None
-    return SummaryWriter(str(Path(run_dir) / FOLDER))
+    return SummaryWriter(str(Path(run_dir) / TENSORBOARD))
 
 
 class TensorBoardLog:

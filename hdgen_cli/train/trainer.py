@@ -22,13 +22,13 @@ from hdgen_cli.models.norm import frozen_running_stats
 from hdgen_cli.optim import SAM, lr_at
 from hdgen_cli.parts import build_run, resolve_device
 from hdgen_cli.sampling import generate
-from hdgen_cli.train.checkpoint import BEST, LAST
+from hdgen_cli.runs import BEST, LAST, METRICS, SAMPLES, open_run_dir
 from hdgen_cli.train.epoch_end import CheckPoints
 from hdgen_cli.train.guard import Recovery, check_gap_limit
 from hdgen_cli.train.monitor import Monitor
 from hdgen_cli.train.outputs import write_grid
 from hdgen_cli.train.resume import resume_into
-from hdgen_cli.train.setup import open_run_dir, setup_data, side_outputs
+from hdgen_cli.train.setup import setup_data, side_outputs
 from hdgen_cli.train.state import TrainingState
 
 
@@ -62,7 +62,7 @@ def train(config: RunConfig, run_dir: str | Path, resume: str | Path | None = No
     check_gap_limit(cfg)  # before any file is written
     device = resolve_device(tc.device)  # joins the process group under torchrun
     main, rank = dist.is_main(), dist.rank()
-    leftovers = open_run_dir(run_dir, cfg) if main else []
+    leftovers = open_run_dir(run_dir, cfg.model_dump_json(indent=2)) if main else []
 
     # ------------------------------------------------------------------ 1. data
     data = setup_data(cfg, device)
@@ -89,7 +89,7 @@ def train(config: RunConfig, run_dir: str | Path, resume: str | Path | None = No
     # ------------------------------------------------------------------ 4. loop
     it = start.iteration if start else 0
     recovery.good = state.capture(it)  # the last good state: what a divergence rolls back to
-    with Monitor(run_dir / "metrics.jsonl" if main else None, quiet=quiet or not main, total_iters=data.total_iters,
+    with Monitor(run_dir / METRICS if main else None, quiet=quiet or not main, total_iters=data.total_iters,
                  tensorboard=tensorboard) as monitor:
         _announce(monitor, cfg, data, device, run_dir, leftovers, start, recovery)
         run.model.train()
@@ -203,4 +203,4 @@ def write_final_samples(model, sampler, buffer, cfg: RunConfig, info: DataInfo, 
         images, _ = generate(model, sampler, n, cfg.output.final_sample_steps, buffer.init, buffer=buffer)
     else:
         images = buffer.images[torch.randperm(buffer.size, device=buffer.images.device)[:n]].cpu()
-    return write_grid(images, info.pixel_range, run_dir / "samples.png")
+    return write_grid(images, info.pixel_range, run_dir / SAMPLES)

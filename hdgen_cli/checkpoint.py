@@ -10,7 +10,6 @@ Nothing but safetensors and JSON is ever read: no pickle, no `torch.load`.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,20 +20,24 @@ from safetensors.torch import load_file, save_file
 from hdgen_cli import __version__
 from hdgen_cli.config.presets import validate
 from hdgen_cli.config.schema import RunConfig
+from hdgen_cli.data import DataInfo
 from hdgen_cli.errors import CheckpointError
 from hdgen_cli.files import write_atomically
-from hdgen_cli.tensors import section
-from hdgen_cli.data import DataInfo
 from hdgen_cli.optim.flat import unflatten_optimizer
-from hdgen_cli.train.state import Captured
+from hdgen_cli.runs import resolve_checkpoint_path
+from hdgen_cli.tensors import section
 
 FORMAT = "hdgen-checkpoint-1"
-LAST, BEST = "last.safetensors", "best.safetensors"
 
 
-def kept_name(iteration: int) -> str:
-    """The file a checkpoint kept at `iteration` (train.keep_iters) is written to."""
-    return f"iter-{iteration:07d}.safetensors"
+@dataclass
+class Captured:
+    """One captured training state: where training stood, its tensors (flat, namespaced as in
+    train/state.py) and the optimizer's JSON side. What a checkpoint holds."""
+
+    iteration: int
+    tensors: dict[str, torch.Tensor]
+    optim_meta: dict | None = None
 
 
 @dataclass
@@ -72,32 +75,6 @@ def save_checkpoint(path: str | Path, captured: Captured, *, config: RunConfig, 
     tensors = {k: v.to("cpu").contiguous() for k, v in captured.tensors.items()}
     metadata = {k: json.dumps(v) for k, v in meta.items()}
     return write_atomically(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
-
-
-def runs_root(configured: str = "runs") -> Path:
-    """Where runs live: a configured `output.root` other than the default, else `$HDGEN_RUNS`, else ./runs."""
-    if configured != "runs":
-        return Path(configured).expanduser()
-    return Path(os.environ.get("HDGEN_RUNS") or "runs").expanduser()
-
-
-def newest_run(root: str | Path | None = None) -> Path | None:
-    """The run directory under `root` whose last checkpoint was written most recently, or None."""
-    root = runs_root() if root is None else Path(root)
-    if not root.is_dir():
-        return None
-    found = [((d / LAST).stat().st_mtime, d.name, d) for d in root.iterdir() if (d / LAST).is_file()]
-    return max(found)[2] if found else None
-
-
-def resolve_checkpoint_path(path: str | Path) -> Path:
-    """A checkpoint file, or a run directory (its last checkpoint)."""
-    path = Path(path).expanduser()
-    if path.is_dir():
-        path = path / LAST
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} not found; pass a .safetensors file or a run directory from `hdgen train`")
-    return path
 
 
 def load_checkpoint(path: str | Path) -> Checkpoint:
