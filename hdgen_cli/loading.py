@@ -1,7 +1,7 @@
 """A model rebuilt from its checkpoint alone: what every command and evaluation starts from.
 
-Below `api` and `evaluation` (both use it); it imports only the checkpoint format and the parts
-registry.
+Below `train` and `api` (the live FID's judge and every command load models here); it imports
+only the checkpoint format and the parts.
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ from pathlib import Path
 
 import torch
 
-from hdgen_cli.config.schema import RunConfig, SamplerConfig
+from hdgen_cli.config import load_config
+from hdgen_cli.config.schema import RunConfig
 from hdgen_cli.errors import UsageError
 from hdgen_cli.parts import DataInfo, build_model, resolve_device
 from hdgen_cli.checkpoint import Checkpoint, load_checkpoint, load_model_state
@@ -61,15 +62,12 @@ def load_encoder(loaded: LoadedModel, device, what: str = "--like"):
 
 
 def with_sampler(cfg: RunConfig) -> RunConfig:
-    """`cfg`, or for a run trained without a sampler a copy with one: GMMC's staged sampler (gmmc-gen
-    constants) for the mmc head, JEM's SGLD for logits (a classifier is an EBM too)."""
+    """`cfg`, or for a run trained without a sampler a copy with one: the gmmc-gen preset's sampler
+    for the mmc head, the jem preset's SGLD for logits (a classifier is an EBM too)."""
     if cfg.sampler.name != "none":
         return cfg
-    if cfg.energy.name == "mmc":
-        sampler = SamplerConfig(name="gmmc", steps=20, step_size=1 / 64, noise=0.0, x_clamp=True)
-    else:
-        sampler = SamplerConfig(name="sgld")
-    return cfg.model_copy(update={"sampler": sampler})
+    source = "gmmc-gen" if cfg.energy.name == "mmc" else "jem"  # the paper's own sampler for that head
+    return cfg.model_copy(update={"sampler": load_config(source).sampler})
 
 
 def load_feature_classifier(path: str | Path, shape: tuple, device) -> LoadedModel:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
+from hdgen_cli import config as configs
 from hdgen_cli.config.schema import RunConfig
 from hdgen_cli.data import DataInfo, ImageSet
 from hdgen_cli.energy import EnergyModel, build_energy_model
@@ -23,7 +24,7 @@ from hdgen_cli.optim import build_optimizer
 from hdgen_cli.sampling import SAMPLERS, ReplayBuffer, build_init, build_sampler
 
 __all__ = ["DataInfo", "Run", "build_buffer", "build_model", "build_p0", "build_run", "build_sampler", "check_names",
-           "resolve_device"]
+           "load_config", "override_config", "resolve_device"]
 
 
 def check_names(config: RunConfig) -> None:
@@ -41,6 +42,21 @@ def check_names(config: RunConfig) -> None:
     DATASETS.get(_resolve(config.data.name))
     if config.sampler.name != "none":
         INITS.get(config.sampler.buffer.init)
+
+
+def load_config(preset: str, overrides: list[str] | None = None) -> RunConfig:
+    """The preset's validated config with `key=value` overrides, every registry name checked: what
+    the commands and the Python API load (`config.load_config` checks the schema only)."""
+    config = configs.load_config(preset, overrides)
+    check_names(config)
+    return config
+
+
+def override_config(config: RunConfig, overrides: list[str]) -> RunConfig:
+    """`config` with `key=value` overrides (e.g. one read from a checkpoint), every name checked."""
+    config = configs.override_config(config, overrides)
+    check_names(config)
+    return config
 
 
 def resolve_device(name: str) -> torch.device:

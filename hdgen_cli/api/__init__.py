@@ -15,8 +15,8 @@ from hdgen_cli.api.interop import export_checkpoint, import_checkpoint
 from hdgen_cli.api.ood import ood
 from hdgen_cli.report import write_report as report
 from hdgen_cli.api.sample import latent_conditions, sample
-from hdgen_cli.config import load_config, override_config
 from hdgen_cli.loading import LoadedModel, load_encoder, load_model, with_sampler
+from hdgen_cli.parts import load_config, override_config
 from hdgen_cli.api.training import FIXED_ON_RESUME, train
 
 __all__ = ["FIXED_ON_RESUME", "LoadedModel", "attack", "calibrate", "evaluate", "export_checkpoint", "generation_metrics", "import_checkpoint", "latent_conditions", "load_config",

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import torch
 
-from hdgen_cli.config import load_config
 from hdgen_cli.errors import CheckpointError, UsageError
 from hdgen_cli.files import write_text_atomically
 from hdgen_cli.interop.official import CODES, EXPORTABLE, code_named, read_official
@@ -14,7 +13,7 @@ from hdgen_cli.interop.reading import write_tensors_file
 from hdgen_cli.interop.wrn_layout import to_official
 from hdgen_cli.loading import load_model
 from hdgen_cli.tensors import section
-from hdgen_cli.parts import DataInfo, build_model
+from hdgen_cli.parts import DataInfo, build_model, load_config
 from hdgen_cli.checkpoint import load_checked, save_checkpoint
 from hdgen_cli.runs import CONFIG, LAST
 from hdgen_cli.checkpoint import Captured

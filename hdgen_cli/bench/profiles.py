@@ -13,7 +13,7 @@ import json
 import sys
 from dataclasses import dataclass, field
 
-from hdgen_cli.config import load_config
+from hdgen_cli.parts import load_config
 from hdgen_cli.config.presets import presets_dir, valid_keys
 from hdgen_cli.config.schema import RunConfig
 from hdgen_cli.errors import UsageError

@@ -7,7 +7,8 @@ from typing import Optional
 import typer
 
 from hdgen_cli.cli.common import emit_json
-from hdgen_cli.config import list_presets, load_config
+from hdgen_cli.config import list_presets
+from hdgen_cli.parts import load_config
 
 app = typer.Typer(help="List and inspect presets (one per paper configuration).", no_args_is_help=True)
 

@@ -137,10 +137,8 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
 
 
 def validate(raw: dict[str, Any], source: str) -> RunConfig:
-    """A RunConfig from a raw dict, or one UsageError naming the first bad key; registry names
-    (model, energy, dataset, buffer init) are checked too."""
-    from hdgen_cli.parts import check_names  # parts imports the schema: import here, not at the top
-
+    """A RunConfig from a raw dict, or one UsageError naming the first bad key. The schema cannot
+    know which parts are registered: `parts.load_config` checks those names too."""
     try:
         config = RunConfig.model_validate(raw)
     except ValidationError as exc:
@@ -150,7 +148,6 @@ def validate(raw: dict[str, Any], source: str) -> RunConfig:
             raise UsageError(f"unknown config key '{loc}' in {source}; {_suggest(loc, valid_keys())}") from None
         got = f" (got {err['input']!r})" if "input" in err and not isinstance(err["input"], dict) else ""
         raise UsageError(f"invalid value for {loc} in {source}: {err['msg']}{got}") from None
-    check_names(config)
     return config
 
 
