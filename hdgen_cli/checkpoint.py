@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from hdgen_cli import __version__
@@ -81,8 +81,6 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     path = resolve_checkpoint_path(path)
     try:
         tensors = load_file(str(path))
-        from safetensors import safe_open
-
         with safe_open(str(path), framework="pt") as fh:
             raw_meta = fh.metadata() or {}
         meta = {k: json.loads(v) for k, v in raw_meta.items()}

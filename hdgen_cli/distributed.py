@@ -9,12 +9,14 @@ torch.distributed: every helper here is the identity when WORLD_SIZE is unset or
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
 
 import torch
 import torch.distributed as dist
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 _COMM_DEVICE = torch.device("cpu")  # where collectives run: the rank's GPU under NCCL, the CPU under gloo
 
@@ -157,10 +159,6 @@ def share_from_main(fn):
 def data_parallel(module: nn.Module, device: torch.device) -> nn.Module:
     """DistributedDataParallel over `module` (rank 0's weights are broadcast on construction).
     Running statistics stay per rank and are averaged before evaluation and checkpoints."""
-    import inspect
-
-    from torch.nn.parallel import DistributedDataParallel
-
     # Buffers are synced once at construction, never per forward (newer torch renamed the switch).
     no_forward_sync = ({"forward_sync_buffers": False}
                        if "forward_sync_buffers" in inspect.signature(DistributedDataParallel).parameters

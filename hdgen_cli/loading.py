@@ -11,12 +11,13 @@ from pathlib import Path
 
 import torch
 
+from hdgen_cli.checkpoint import Checkpoint, load_checkpoint, load_model_state
 from hdgen_cli.config import load_config
 from hdgen_cli.config.schema import RunConfig
 from hdgen_cli.errors import UsageError
-from hdgen_cli.parts import DataInfo, build_model, resolve_device
-from hdgen_cli.checkpoint import Checkpoint, load_checkpoint, load_model_state
+from hdgen_cli.models.encoder import build_encoder
 from hdgen_cli.models.fastpath import prepare_model, use_channels_last
+from hdgen_cli.parts import DataInfo, build_model, resolve_device
 
 
 @dataclass
@@ -51,7 +52,6 @@ def load_model(path: str | Path, device: str = "auto", ema: bool = True) -> Load
 
 def load_encoder(loaded: LoadedModel, device, what: str = "--like"):
     """CLEL's EMA latent encoder h from a checkpoint, in eval mode."""
-    from hdgen_cli.models.encoder import build_encoder
 
     weights = loaded.checkpoint.section("objective.ema_encoder")
     if loaded.config.objective.name != "clel" or not weights:

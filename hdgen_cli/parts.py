@@ -13,15 +13,20 @@ from dataclasses import dataclass
 import torch
 
 from hdgen_cli import config as configs
+from hdgen_cli import distributed as dist
 from hdgen_cli.config.schema import RunConfig
 from hdgen_cli.data import DataInfo, ImageSet
+from hdgen_cli.data.registry import DATASETS, _resolve
 from hdgen_cli.energy import EnergyModel, build_energy_model
+from hdgen_cli.energy.base import ENERGIES
 from hdgen_cli.errors import UsageError
 from hdgen_cli.models import build_backbone
 from hdgen_cli.models.fastpath import prepare_model
+from hdgen_cli.models.registry import BACKBONES
 from hdgen_cli.objectives import OBJECTIVES, Objective, build_objective
 from hdgen_cli.optim import build_optimizer
 from hdgen_cli.sampling import SAMPLERS, ReplayBuffer, build_init, build_sampler
+from hdgen_cli.sampling.init import INITS
 
 __all__ = ["DataInfo", "Run", "build_buffer", "build_model", "build_p0", "build_run", "build_sampler", "check_names",
            "load_config", "override_config", "resolve_device"]
@@ -30,10 +35,6 @@ __all__ = ["DataInfo", "Run", "build_buffer", "build_model", "build_p0", "build_
 def check_names(config: RunConfig) -> None:
     """Every registry name the config holds exists (model, energy, sampler, objective, dataset, buffer init), so a typo
     is a usage error before a run directory or a dataset is touched."""
-    from hdgen_cli.data.registry import DATASETS, _resolve
-    from hdgen_cli.energy.base import ENERGIES
-    from hdgen_cli.models.registry import BACKBONES
-    from hdgen_cli.sampling.init import INITS
 
     BACKBONES.get(config.model.name)
     ENERGIES.get(config.energy.name)
@@ -62,17 +63,16 @@ def override_config(config: RunConfig, overrides: list[str]) -> RunConfig:
 def resolve_device(name: str) -> torch.device:
     """The torch device `name` names; under torchrun also joins the process group and picks this
     rank's GPU (hdgen_cli.distributed)."""
-    from hdgen_cli.distributed import setup
 
     if name == "auto":
-        return setup(torch.device("cuda" if torch.cuda.is_available() else "cpu"))
+        return dist.setup(torch.device("cuda" if torch.cuda.is_available() else "cpu"))
     try:
         device = torch.device(name)
     except RuntimeError:
         raise UsageError(f"unknown device '{name}'; use auto, cpu, cuda or cuda:N") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise UsageError(f"device '{name}' requested but no CUDA GPU is available; use train.device=cpu")
-    return setup(device)
+    return dist.setup(device)
 
 
 def build_model(config: RunConfig, info: DataInfo) -> EnergyModel:

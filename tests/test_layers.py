@@ -1,4 +1,5 @@
-"""The package's structure (issue 16): no import circle, layers that point down, small modules."""
+"""The package's structure: layers that point down (docs/architecture.md draws the same table), no
+import circle, no hidden function-level imports of the package, small modules and functions."""
 
 import ast
 from pathlib import Path
@@ -7,6 +8,24 @@ import hdgen_cli
 
 ROOT = Path(hdgen_cli.__file__).parent
 MAX_LINES = 400
+MAX_FUNCTION_LINES = 80
+
+# Top to bottom: a module may import its own package, a package of its own row, or any row below.
+LAYERS = [
+    ("cli", "__main__"),
+    ("bench",),
+    ("api",),
+    ("report",),
+    ("train",),
+    ("loading",),
+    ("parts",),
+    ("checkpoint",),
+    ("objectives", "sampling", "energy", "evaluation"),
+    ("models", "data", "optim"),
+    ("config", "interop", "registry", "records"),
+    ("runs", "tensors", "files"),
+    ("errors", "progress", "distributed"),
+]
 
 
 def _modules() -> dict[str, Path]:
@@ -15,6 +34,21 @@ def _modules() -> dict[str, Path]:
         parts = ("hdgen_cli", *path.relative_to(ROOT).with_suffix("").parts)
         out[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
     return out
+
+
+def _row(module: str) -> int:
+    """The LAYERS row of `hdgen_cli.<top>...`; the package root (`hdgen_cli`, its version) sits below all."""
+    top = module.split(".")[1] if "." in module else None
+    if top is None:
+        return len(LAYERS)
+    rows = [i for i, names in enumerate(LAYERS) if top in names]
+    assert rows, f"{module} is in no layer: add hdgen_cli.{top} to LAYERS and docs/architecture.md"
+    return rows[0]
+
+
+def _upward(graph: dict[str, set[str]]) -> list[str]:
+    """Every import that points to a higher row."""
+    return sorted(f"{m} -> {d}" for m, deps in graph.items() for d in deps if _row(d) < _row(m))
 
 
 def _imports(path: Path, modules: dict[str, Path]) -> set[str]:
@@ -69,11 +103,47 @@ def test_the_cycle_finder_finds_one():
     assert _cycle({"p": {"p.x"}, "p.x": {"q"}, "q": set()}) is None
 
 
-def test_nothing_below_api_imports_it():
-    above = ("hdgen_cli.api", "hdgen_cli.cli", "hdgen_cli.bench", "hdgen_cli.__main__")
-    offenders = {name for name, deps in _graph().items()
-                 if not name.startswith(above) and any(d == "hdgen_cli.api" or d.startswith("hdgen_cli.api.") for d in deps)}
+def test_every_import_points_down_the_layers():
+    """Module-level and function-level imports alike (`_imports` walks the whole file)."""
+    assert not _upward(_graph())
+
+
+def test_the_layer_check_catches_a_planted_upward_import():
+    planted = {"hdgen_cli.models.wrn": {"hdgen_cli.train.trainer", "hdgen_cli.errors"},
+               "hdgen_cli.sampling.sgld": {"hdgen_cli.energy.base"},  # same row: allowed
+               "hdgen_cli.api.sample": {"hdgen_cli.loading"}}
+    assert _upward(planted) == ["hdgen_cli.models.wrn -> hdgen_cli.train.trainer"]
+    graph = _graph()
+    graph["hdgen_cli.files"] = graph["hdgen_cli.files"] | {"hdgen_cli.parts"}
+    assert _upward(graph) == ["hdgen_cli.files -> hdgen_cli.parts"]
+
+
+def _function_imports(path: Path) -> list[tuple[int, str, bool]]:
+    """(line, module, carries a `# deferred:` reason) for every import inside a function."""
+    lines, found = path.read_text().splitlines(), []
+    for fn in ast.walk(ast.parse(path.read_text())):
+        if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            group = [n for n in ast.walk(fn) if isinstance(n, (ast.Import, ast.ImportFrom))]
+            reason = any("# deferred:" in lines[n.lineno - 1] for n in group)
+            for n in group:
+                name = n.module if isinstance(n, ast.ImportFrom) else n.names[0].name
+                found.append((n.lineno, name or "", reason))
+    return found
+
+
+def test_function_level_imports_outside_the_cli_only_defer_a_slow_or_optional_dependency():
+    """The package's own modules are imported at the top, so the import graph is what a reader
+    sees; the CLI defers everything so `hdgen --help` starts fast."""
+    offenders = [f"{p.relative_to(ROOT)}:{line} {name}" for p in ROOT.rglob("*.py") if "cli" not in p.relative_to(ROOT).parts[:1]
+                 for line, name, reason in _function_imports(p) if name.startswith("hdgen_cli") or not reason]
     assert not offenders
+
+
+def test_no_function_over_about_80_lines():
+    long = [f"{p.relative_to(ROOT)}:{n.name} ({n.end_lineno - n.lineno + 1})" for p in ROOT.rglob("*.py")
+            for n in ast.walk(ast.parse(p.read_text())) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
+            and n.end_lineno - n.lineno + 1 > MAX_FUNCTION_LINES]
+    assert not long
 
 
 def test_no_module_over_about_400_lines():

@@ -9,12 +9,14 @@ import torch
 
 from hdgen_cli import progress
 from hdgen_cli.api.common import classifier_and_split, protocol
-from hdgen_cli.records import Record
 from hdgen_cli.distributed import map_rows
 from hdgen_cli.errors import UsageError
+from hdgen_cli.evaluation.attack import Classifier, carlini_wagner_l2, pgd
+from hdgen_cli.evaluation.plots import robustness_curve
 from hdgen_cli.files import check_writable
 from hdgen_cli.loading import with_sampler
 from hdgen_cli.parts import build_sampler
+from hdgen_cli.records import Record
 
 
 def parse_eps(text: str) -> float:
@@ -38,7 +40,6 @@ def attack(path: str | Path, kind: str = "pgd-linf", eps: list[float] | None = N
     purifies with L steps of the method's sampler, attacked with BPDA and `eot` gradient samples,
     predicted by a vote of `votes` purifications. The curve goes to `plot`, by default beside the
     run's record of this evaluation."""
-    from hdgen_cli.evaluation.attack import Classifier, carlini_wagner_l2, pgd
 
     if kind not in ("pgd-linf", "pgd-l2", "cw-l2"):
         raise UsageError(f"unknown --attack '{kind}'; use pgd-linf, pgd-l2 or cw-l2")
@@ -97,7 +98,6 @@ def attack(path: str | Path, kind: str = "pgd-linf", eps: list[float] | None = N
                       mean_l2=float(norms[ok].mean()) if ok.any() else None)
     else:
         rows_out = [{"eps": e, "robust_accuracy": float(table[:, 1 + i].mean())} for i, e in enumerate(eps)]
-        from hdgen_cli.evaluation.plots import robustness_curve
 
         defended = (f"BPDA+EOT through {defense} (eot {eot}, votes {votes})" if purify is not None else "no defence")
         curve_title = f"{kind}-{steps} on {len(y)} images, {defended}"

@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from hdgen_cli.api.common import classifier_and_split, protocol
-from hdgen_cli.records import Record
 from hdgen_cli.errors import UsageError
 from hdgen_cli.evaluation import classify_metrics
+from hdgen_cli.evaluation.calibration import calibration
+from hdgen_cli.evaluation.plots import reliability_diagram
 from hdgen_cli.files import check_writable
+from hdgen_cli.records import Record
 
 
 def evaluate(path: str | Path, split: str = "test", sigma: float | None = None, device: str = "auto",
@@ -31,8 +33,6 @@ def calibrate(path: str | Path, bins: int = 20, split: str = "test", sigma: floa
     mean confidence against accuracy, the logit scale and the ECE after temperature scaling, T
     fitted on the validation split (or, when the run held none out or that is the split measured,
     on a seeded half of the measured split, the other half measuring it)."""
-    from hdgen_cli.evaluation.calibration import calibration
-    from hdgen_cli.evaluation.plots import reliability_diagram
 
     if bins < 1:
         raise UsageError(f"--bins {bins} must be at least 1")

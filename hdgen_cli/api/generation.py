@@ -6,12 +6,14 @@ from pathlib import Path
 
 import torch
 
-from hdgen_cli.records import Record
 from hdgen_cli.api.sample import sample
 from hdgen_cli.config import override_config
 from hdgen_cli.data import from_model_range, make_splits, to_uint8, unit_to_model_range
 from hdgen_cli.errors import UsageError
+from hdgen_cli.evaluation.generation import build_extractor, embed, frechet_distance, gaussian_stats, inception_score
 from hdgen_cli.loading import load_feature_classifier, load_model
+from hdgen_cli.records import Record
+from hdgen_cli.train.outputs import write_grid
 
 
 def generation_metrics(path: str | Path, n: int = 1000, steps: int | None = None, init: str = "noise",
@@ -24,8 +26,6 @@ def generation_metrics(path: str | Path, n: int = 1000, steps: int | None = None
     pool features or, with `features=CKPT`, on a classifier checkpoint's features and p(y|x).
     Also writes sample grids sorted by log p(x) and (for classifiers) by max p(y|x), beside the
     run's record of this evaluation."""
-    from hdgen_cli.evaluation.generation import build_extractor, embed, frechet_distance, gaussian_stats, inception_score
-    from hdgen_cli.train.outputs import write_grid
 
     if protocol not in ("fresh", "buffer"):
         raise UsageError(f"unknown --protocol '{protocol}'; use fresh or buffer")

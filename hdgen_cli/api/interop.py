@@ -6,17 +6,17 @@ from pathlib import Path
 
 import torch
 
+from hdgen_cli.checkpoint import Captured, load_checked, save_checkpoint
 from hdgen_cli.errors import CheckpointError, UsageError
 from hdgen_cli.files import write_text_atomically
 from hdgen_cli.interop.official import CODES, EXPORTABLE, code_named, read_official
 from hdgen_cli.interop.reading import write_tensors_file
 from hdgen_cli.interop.wrn_layout import to_official
 from hdgen_cli.loading import load_model
-from hdgen_cli.tensors import section
+from hdgen_cli.models.encoder import build_encoder
 from hdgen_cli.parts import DataInfo, build_model, load_config
-from hdgen_cli.checkpoint import load_checked, save_checkpoint
 from hdgen_cli.runs import CONFIG, LAST
-from hdgen_cli.checkpoint import Captured
+from hdgen_cli.tensors import section
 
 
 def import_checkpoint(code: str, path: str | Path, out: str | Path, overrides: list[str] | None = None,
@@ -64,7 +64,6 @@ def import_checkpoint(code: str, path: str | Path, out: str | Path, overrides: l
 
 def _companions(extra: dict, cfg, info) -> dict:
     """The networks besides the model that the imported sections must fit (CLEL's EMA twin and encoders)."""
-    from hdgen_cli.models.encoder import build_encoder
 
     out = {}
     if any(k.startswith("objective.ema_model.") for k in extra):

@@ -9,12 +9,15 @@ import torch.nn.functional as F
 
 from hdgen_cli import progress
 from hdgen_cli.api.common import protocol
-from hdgen_cli.records import Record
 from hdgen_cli.config import override_config
-from hdgen_cli.data import make_splits
+from hdgen_cli.data import load_dataset, make_splits
+from hdgen_cli.data.folder import read_images
 from hdgen_cli.errors import UsageError
+from hdgen_cli.evaluation.ood import GENERATED, SCORES, auroc, generated_set, match_images, score_batches
+from hdgen_cli.evaluation.plots import score_histogram
 from hdgen_cli.files import check_writable
 from hdgen_cli.loading import load_encoder, load_model
+from hdgen_cli.records import Record
 
 
 def ood(path: str | Path, scores: list[str] | None = None, sets: list[str] | None = None, n: int = 1000,
@@ -25,9 +28,6 @@ def ood(path: str | Path, scores: list[str] | None = None, sets: list[str] | Non
     score histogram PNG per pair unless `plots` is off (SPEC §3.3); the PNGs go to `out_dir`, by
     default beside the run's record of this evaluation. Up to `n` images per side, chosen with `seed`.
     CLEL's log p(x) score is -s(x) = -(||f||^2/2 - beta_ood cos(g(f_hat), h(x))) with its EMA networks."""
-    from hdgen_cli.data import load_dataset
-    from hdgen_cli.evaluation.ood import GENERATED, SCORES, auroc, generated_set, match_images, score_batches
-    from hdgen_cli.evaluation.plots import score_histogram
 
     loaded = load_model(path, device)
     model, info = loaded.model, loaded.info
@@ -67,8 +67,6 @@ def ood(path: str | Path, scores: list[str] | None = None, sets: list[str] | Non
         if name in GENERATED:
             candidates[name] = generated_set(name, inside, len(inside), gen)
         elif "/" in name or Path(name).expanduser().exists():  # a folder (or file) of the user's images
-            from hdgen_cli.data.folder import read_images
-
             images = read_images(name, info.channels, info.image_size)  # converted and resized to the model's
             candidates[Path(name).name or name] = images[torch.randperm(len(images), generator=gen)[:n]]
         else:

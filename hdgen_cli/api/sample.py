@@ -9,6 +9,8 @@ import torch
 import torch.nn.functional as F
 
 from hdgen_cli.data import from_model_range, make_splits
+from hdgen_cli.data.folder import read_images
+from hdgen_cli.data.strong_aug import StrongAugment
 from hdgen_cli.errors import UsageError
 from hdgen_cli.loading import LoadedModel, load_encoder, load_model, with_sampler
 from hdgen_cli.parts import build_buffer, build_p0, build_sampler
@@ -18,8 +20,6 @@ from hdgen_cli.sampling import generate, generate_class
 def latent_conditions(loaded: LoadedModel, paths: list[str], device) -> torch.Tensor:
     """One unit latent per path for CLEL's conditional sampling: z = normalised sum over the path's
     images of h(t(x)), with the EMA encoder h and one strong augmentation t per image (SPEC §2.7)."""
-    from hdgen_cli.data.folder import read_images
-    from hdgen_cli.data.strong_aug import StrongAugment
 
     info = loaded.info
     encoder = load_encoder(loaded, device)

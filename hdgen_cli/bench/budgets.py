@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 from hdgen_cli.bench.claims import CLAIMS, check
+from hdgen_cli.bench.figures import claim_figure
 from hdgen_cli.bench.tables import cell, summarize, table
 from hdgen_cli.errors import UsageError
 from hdgen_cli.runs import LAST, divergences, kept_name
@@ -122,7 +123,6 @@ def _verdict(claims: list[dict], claim_id: str) -> str:
 def claim_figures(results: dict) -> list[tuple[bytes, str]]:
     """One PNG per claim that has a subject in the grid: each condition's metric, mean ± std over
     seeds against iterations, one line per method (the claim's subjects and its baseline)."""
-    from hdgen_cli.bench.figures import claim_figure
 
     at, per_budget, ran = results["budgets"], results["by_budget"], set(results["presets"])
     figures = []
@@ -147,7 +147,6 @@ SCALE_PANELS = ("confidence_gap", "temperature", "lse", "margin")
 def scale_figure(results: dict) -> tuple[bytes, str]:
     """Why a classifier is over- or underconfident, against budget: mean confidence minus accuracy,
     the fitted temperature, and the logit scale (mean LSE, top-2 margin), every method."""
-    from hdgen_cli.bench.figures import claim_figure
 
     at, per_budget, ran = results["budgets"], results["by_budget"], results["presets"]
     panels = [(key, {m: [per_budget[str(b)]["summary"].get(m, {}).get(key) for b in at] for m in ran})

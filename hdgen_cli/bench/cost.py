@@ -16,13 +16,13 @@ from typing import Callable
 import torch
 
 from hdgen_cli.config.schema import RunConfig
+from hdgen_cli.data import BatchStream, BatchTransform, make_splits
+from hdgen_cli.parts import build_run, resolve_device
+from hdgen_cli.train import train_step
 
 
 def step_fn(cfg: RunConfig, device) -> Callable[[], None]:
     """One training step of `cfg`, ready to call repeatedly (batches drawn once, sampler chains live)."""
-    from hdgen_cli.data import BatchStream, BatchTransform, make_splits
-    from hdgen_cli.parts import build_run
-    from hdgen_cli.train import train_step
 
     torch.manual_seed(cfg.train.seed)
     train_set = make_splits(cfg.data).train.to(device)
@@ -53,7 +53,6 @@ def clock(fn, device) -> float:
 def interleaved_costs(configs: dict[str, RunConfig], device: str = "auto", rounds: int = 7,
                       warmup: int = 2) -> dict[str, list[float]]:
     """Seconds of one training step per preset, one value per round (all presets timed in every round)."""
-    from hdgen_cli.parts import resolve_device
 
     dev = resolve_device(device)
     steps = {name: step_fn(cfg, dev) for name, cfg in configs.items()}

@@ -18,13 +18,19 @@ from hdgen_cli.bench.cost import interleaved_costs
 from hdgen_cli.bench.memory import PeakMemory
 from hdgen_cli.bench.profiles import load_profile
 from hdgen_cli.bench.progress import GridProgress
-from hdgen_cli.bench.protocol import Protocol, evaluate_run
+from hdgen_cli.bench.protocol import OOD_SECOND, Protocol, evaluate_run
 from hdgen_cli.bench.reference import choose_features, reference_classifier
+from hdgen_cli.bench.results import collect, write_results
+from hdgen_cli.checkpoint import load_checkpoint
+from hdgen_cli.config import override_config
 from hdgen_cli.config.presets import config_differences
 from hdgen_cli.config.schema import RunConfig
+from hdgen_cli.data import load_dataset, make_splits
 from hdgen_cli.errors import UsageError
 from hdgen_cli.files import check_writable, write_text_atomically
+from hdgen_cli.report import write_report
 from hdgen_cli.runs import CONFIG, LAST, METRICS, divergences, read_metrics
+from hdgen_cli.train import TrainingDiverged, train
 
 DEFAULT_PRESETS = ("softmax", "jem", "jempp-m5", "jempp-m10", "sada-jem-k5", "gmmc-dis", "gmmc-gen", "gmmc-joint",
                    "hdge", "hdge-jem", "clel-small")
@@ -91,9 +97,6 @@ def plan(spec: BenchSpec) -> list[tuple[str, int, RunConfig]]:
 
 def _check_data(cfg: RunConfig, protocol: Protocol) -> None:
     """Load the bench's dataset and every real OOD set its protocol reads (one error line if absent)."""
-    from hdgen_cli.bench.protocol import OOD_SECOND
-    from hdgen_cli.config import override_config
-    from hdgen_cli.data import load_dataset, make_splits
 
     make_splits(cfg.data)
     for name in OOD_SECOND.get(cfg.data.name, []):
@@ -102,8 +105,6 @@ def _check_data(cfg: RunConfig, protocol: Protocol) -> None:
 
 def _train(run_dir: Path, cfg: RunConfig) -> dict:
     """Train (or resume) one run; a divergence the guard could not recover is a result, not a crash."""
-    from hdgen_cli.train import TrainingDiverged, train
-    from hdgen_cli.checkpoint import load_checkpoint
 
     last, start = run_dir / LAST, 0
     resume = None
@@ -136,8 +137,6 @@ def run_bench(spec: BenchSpec, quiet: bool = False) -> dict:
     """Train and evaluate the grid, then write results.json, results.md and the claims table to
     `spec.out`; returns the results dict (see `bench.results`). `cost.json` holds the interleaved
     step timings (see `bench.cost`); it is redone when the preset list changes."""
-    from hdgen_cli.bench.results import collect, write_results
-    from hdgen_cli.report import write_report
 
     features_kind = choose_features(spec.features, spec.inception_weights)
     runs = plan(spec)

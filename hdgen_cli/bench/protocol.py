@@ -20,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from hdgen_cli import api
 from hdgen_cli.runs import LAST
 
 OOD_SECOND = {"digits": ["shapes"], "shapes": ["digits"], "cifar10": ["svhn", "cifar100"],
@@ -61,7 +62,6 @@ def evaluate_run(run_dir: Path, protocol: Protocol, features: str | None, incept
     """Every bench metric of one finished run, as a flat {name: number} dict (see module docstring).
     Plots go to `run_dir/bench/`; `features` is the reference classifier checkpoint (None: Inception).
     `checkpoint` (default the run's last) and `out_dir` evaluate a kept checkpoint instead."""
-    from hdgen_cli import api
 
     ckpt = checkpoint or run_dir / LAST
     out_dir = out_dir or run_dir / "bench"

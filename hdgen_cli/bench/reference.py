@@ -14,15 +14,18 @@ from pathlib import Path
 
 import torch
 
+from hdgen_cli.bench.profiles import load_profile
+from hdgen_cli.checkpoint import load_checkpoint
 from hdgen_cli.errors import UsageError
+from hdgen_cli.evaluation.generation import INCEPTION_ENV, INCEPTION_FILE
 from hdgen_cli.runs import LAST, METRICS
+from hdgen_cli.train import train
 
 REFERENCE_SEED = 20261128
 FEATURES = ("auto", "inception", "reference")
 
 
 def inception_on_disk(weights: str | None) -> bool:
-    from hdgen_cli.evaluation.generation import INCEPTION_ENV, INCEPTION_FILE
 
     if weights:
         return Path(weights).expanduser().is_file()
@@ -41,16 +44,12 @@ def choose_features(kind: str, weights: str | None) -> str:
 
 
 def reference_config(data_overrides: list[str]):
-    from hdgen_cli.bench.profiles import load_profile
-
     extra = [*data_overrides, f"train.seed={REFERENCE_SEED}", "output.grid_size=1"]
     return load_profile("small").config("softmax", extra)
 
 
 def reference_classifier(out: Path, data_overrides: list[str], quiet: bool = True) -> Path:
     """The reference classifier's checkpoint for this dataset under `out`, trained on first use."""
-    from hdgen_cli.train import train
-    from hdgen_cli.checkpoint import load_checkpoint
 
     cfg = reference_config(data_overrides)
     run_dir = out / f"reference-{cfg.data.name}"

@@ -14,7 +14,7 @@ TEST_SPLIT_SEED = 0
 
 def load_digits(cfg: DataConfig, split: str) -> ImageSet:
     """1797 grayscale 8x8 digits (values 0..16 scaled to 0..255); a fixed 20% test split."""
-    from sklearn.datasets import load_digits as sk_load_digits
+    from sklearn.datasets import load_digits as sk_load_digits  # deferred: sklearn takes ~1 s to import
 
     bunch = sk_load_digits()
     values = torch.as_tensor(bunch.images, dtype=torch.float64)  # [N, 8, 8], 0..16

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image, UnidentifiedImageError
 
 from hdgen_cli.config.schema import DataConfig
 from hdgen_cli.data.imageset import ImageSet
@@ -83,8 +84,6 @@ def load_folder(cfg: DataConfig, split: str) -> ImageSet:
 
 
 def _open(path: Path):
-    from PIL import Image, UnidentifiedImageError
-
     try:
         return Image.open(path)
     except (UnidentifiedImageError, OSError) as exc:
@@ -105,8 +104,6 @@ def _native_size(path: Path) -> int:
 
 
 def _read(path: Path, gray: bool, size: int, resize: bool) -> torch.Tensor:
-    from PIL import Image
-
     with _open(path) as img:
         try:
             img = img.convert("L" if gray else "RGB")

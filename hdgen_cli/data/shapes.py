@@ -19,9 +19,13 @@ from functools import lru_cache
 
 import torch
 import torch.nn.functional as F
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
 
 from hdgen_cli.config.schema import DataConfig
 from hdgen_cli.data.imageset import ImageSet
+from hdgen_cli.data.torchvision_sets import data_root
+from hdgen_cli.files import write_atomically
 
 CLASSES = ("disk", "square", "triangle", "ring", "plus", "star", "crescent", "frame", "ellipse", "two-dots")
 SIZES = {"train": 10_000, "test": 2_000}
@@ -106,8 +110,6 @@ def _render(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _cache_path(cfg: DataConfig):
-    from hdgen_cli.data.torchvision_sets import data_root
-
     return data_root(cfg) / f"shapes-{VERSION}.safetensors"
 
 
@@ -119,11 +121,6 @@ def _generate(split: str) -> tuple[torch.Tensor, torch.Tensor]:
 def _cached(cfg: DataConfig, split: str) -> tuple[torch.Tensor, torch.Tensor]:
     """The split from the on-disk cache when it is there and whole, else generated (and cached when the
     data root is writable; a read-only root only costs the regeneration)."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file, save_file
-
-    from hdgen_cli.files import write_atomically
-
     path = _cache_path(cfg)
     if path.is_file():
         try:

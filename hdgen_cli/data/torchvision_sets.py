@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 from safetensors.torch import load_file, save_file
 
 from hdgen_cli.config.schema import DataConfig
@@ -63,7 +64,7 @@ def _open(name: str, cfg: DataConfig, build):
 
 def _cifar(name: str, num_classes: int):
     def load(cfg: DataConfig, split: str) -> ImageSet:
-        from torchvision import datasets
+        from torchvision import datasets  # deferred: torchvision is slow to import
 
         cls = datasets.CIFAR10 if num_classes == 10 else datasets.CIFAR100
         ds = _open(name, cfg, lambda root, dl: cls(root, train=split == "train", download=dl))
@@ -79,7 +80,7 @@ load_cifar100 = _cifar("cifar100", 100)
 
 
 def load_svhn(cfg: DataConfig, split: str) -> ImageSet:
-    from torchvision import datasets
+    from torchvision import datasets  # deferred: torchvision is slow to import
 
     ds = _open("svhn", cfg, lambda root, dl: datasets.SVHN(root, split=split, download=dl))
     images = torch.from_numpy(np.ascontiguousarray(ds.data))  # already [N, 3, 32, 32]
@@ -95,7 +96,7 @@ def _mnist_like(name: str):
         root = data_root(cfg)
         found = idx.load_idx_split(name, root, split)
         if found is None and cfg.download:
-            from torchvision import datasets
+            from torchvision import datasets  # deferred: torchvision is slow to import
 
             cls = datasets.MNIST if name == "mnist" else datasets.FashionMNIST
             _open(name, cfg, lambda r, dl: cls(r, train=split == "train", download=dl))  # writes <Class>/raw/
@@ -118,7 +119,7 @@ def load_celeba(cfg: DataConfig, split: str) -> ImageSet:
     The crop keeps the aspect ratio square; resizing the 178x218 original directly distorts the
     faces (and a one-number resize of it gives non-square 39x32 images).
     """
-    from torchvision import datasets
+    from torchvision import datasets  # deferred: torchvision is slow to import
 
     size = cfg.image_size or CELEBA_DEFAULT_SIZE
     root = data_root(cfg)
@@ -137,8 +138,6 @@ def load_celeba(cfg: DataConfig, split: str) -> ImageSet:
 
 
 def _celeba_image(ds, index: int, size: int) -> torch.Tensor:
-    from PIL import Image
-
     img, _ = ds[index]
     img = img.convert("RGB")
     w, h = img.size

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 
 from hdgen_cli.energy.base import EnergyModel, register_energy
 from hdgen_cli.errors import UsageError
+from hdgen_cli.models.clel import Projector
 
 
 @register_energy("spherical")
@@ -28,7 +29,6 @@ class SphericalLatentEnergy(EnergyModel):
 
     def __init__(self, backbone, cfg, num_classes: int | None = None):
         super().__init__(backbone)
-        from hdgen_cli.models.clel import Projector
 
         dim = getattr(backbone, "feature_dim", None)
         if not dim or getattr(backbone, "head", None) is not None:

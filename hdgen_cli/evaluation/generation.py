@@ -62,7 +62,7 @@ def load_inception(weights: str | Path | None = None, device="cpu"):
     The weights file is a pickle. pytorch-fid would unpickle it in full (`weights_only=False`);
     hdgen reads it tensors-only, as it reads the official codes' checkpoints (`read_tensors_file`),
     and hands pytorch-fid that state dict."""
-    import pytorch_fid.inception as fid
+    import pytorch_fid.inception as fid  # deferred: pulls in scipy and torchvision
 
     weights = weights or os.environ.get(INCEPTION_ENV)
     if weights is not None:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
+from hdgen_cli.distributed import is_main
 from hdgen_cli.files import write_atomically
 
 
 def pyplot():
-    import matplotlib
+    import matplotlib  # deferred: matplotlib is slow to import; only plotting commands need it
 
     matplotlib.use("Agg")  # no display needed; must precede the pyplot import
     import matplotlib.pyplot as plt
@@ -19,7 +20,6 @@ def pyplot():
 
 def _save(plt, fig, path: Path, layout: bool = True) -> Path:
     """Write the figure (rank 0 only under torchrun: every rank holds the same gathered results)."""
-    from hdgen_cli.distributed import is_main
 
     if is_main():
         if layout:

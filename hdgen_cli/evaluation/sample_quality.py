@@ -51,7 +51,7 @@ def fit_judge(images: torch.Tensor, labels: torch.Tensor, seed: int = 0):
     independent judge (scikit-learn, nothing shared with hdgen's models). The sigmoid (Platt)
     calibration is fitted on 5-fold cross-validated decision values, one SVC on all the data
     (`SVC(probability=True)` is deprecated from scikit-learn 1.9)."""
-    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.calibration import CalibratedClassifierCV  # deferred: sklearn is slow to import
     from sklearn.model_selection import StratifiedKFold
     from sklearn.svm import SVC
 

@@ -20,11 +20,13 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from hdgen_cli.data.strong_aug import StrongAugment
+from hdgen_cli.models.encoder import build_encoder
 from hdgen_cli.objectives.base import Objective, StepOutput, register_objective
-from hdgen_cli.tensors import section
 from hdgen_cli.optim import build_optimizer, lr_at
 from hdgen_cli.optim.ema import EMA
 from hdgen_cli.optim.flat import flatten_optimizer, unflatten_optimizer
+from hdgen_cli.tensors import section
 
 
 def nt_xent(u: torch.Tensor, extra: torch.Tensor | None, temperature: float) -> torch.Tensor:
@@ -44,8 +46,6 @@ def nt_xent(u: torch.Tensor, extra: torch.Tensor | None, temperature: float) -> 
 class CLELObjective(Objective):
     def __init__(self, cfg, sampler=None, buffer=None, info=None, device="cpu"):
         super().__init__(cfg, sampler, buffer, info, device)
-        from hdgen_cli.data.strong_aug import StrongAugment
-        from hdgen_cli.models.encoder import build_encoder
 
         c = cfg.clel
         self.encoder = build_encoder(info.channels, c.encoder_width).to(device)

@@ -9,9 +9,14 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import torch
+from PIL import Image
+
 from hdgen_cli.errors import UsageError
+from hdgen_cli.loading import load_model
 from hdgen_cli.records import read_records
 from hdgen_cli.runs import CONFIG, LAST, read_metrics
+from hdgen_cli.train.outputs import grid_image
 
 PER_CLASS = 8  # buffer images shown per class row
 
@@ -44,8 +49,6 @@ class RunData:
 
 def png_bytes(image, max_width: int = 640) -> bytes:
     """A PIL image as PNG bytes, no wider than `max_width` (keeps the page small)."""
-    from PIL import Image
-
     if image.width > max_width:
         image = image.resize((max_width, round(image.height * max_width / image.width)), Image.LANCZOS)
     buf = io.BytesIO()
@@ -54,8 +57,6 @@ def png_bytes(image, max_width: int = 640) -> bytes:
 
 
 def file_png(path: str | Path | None) -> bytes | None:
-    from PIL import Image
-
     if not path or not Path(path).is_file():
         return None
     with Image.open(path) as image:
@@ -64,11 +65,6 @@ def file_png(path: str | Path | None) -> bytes | None:
 
 def _buffer_images(folder: Path) -> dict[str, bytes]:
     """The buffer as saved (first 64 slots) and, for classifiers, one row per predicted class."""
-    import torch
-
-    from hdgen_cli.loading import load_model
-    from hdgen_cli.train.outputs import grid_image
-
     loaded = load_model(folder, device="cpu")
     buffer = loaded.checkpoint.tensors.get("buffer.images")
     if buffer is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 
+from hdgen_cli.evaluation.plots import pyplot
 from hdgen_cli.report.collect import RunData
 
 NOT_TERMS = {"kind", "iter", "epoch", "lr", "it/s", "acc", "e_data", "e_samples", "gap"}
@@ -47,7 +48,6 @@ def _panels(runs: list[RunData]) -> list[tuple[str, list[tuple[str, RunData, lis
 
 def training_curves(runs: list[RunData], dpi: int = 80) -> bytes | None:
     """One PNG of all panels, or None when no run has logged a training step."""
-    from hdgen_cli.evaluation.plots import pyplot
 
     panels = _panels(runs)
     if not panels:

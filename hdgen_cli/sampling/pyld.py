@@ -19,6 +19,7 @@ result is the same bit for bit (the same operation on the same p and W), at N - 
 from __future__ import annotations
 
 import torch
+from torch.nn.utils import parametrize
 
 from hdgen_cli.sampling.registry import register_sampler
 from hdgen_cli.sampling.sgld import model_mode
@@ -48,8 +49,6 @@ def first_layer_vjp(first_layer: torch.nn.Module, x: torch.Tensor, p: torch.Tens
 def linear_stem(first_layer: torch.nn.Module) -> bool:
     """Whether d f0/dx is a constant: a plain conv or linear layer whose weight no forward recomputes
     (a parametrization such as spectral norm runs a power iteration on every call, so it does not count)."""
-    from torch.nn.utils import parametrize
-
     plain = type(first_layer) in (torch.nn.Conv2d, torch.nn.Linear)
     return plain and not parametrize.is_parametrized(first_layer) and not first_layer._forward_pre_hooks \
         and not first_layer._forward_hooks

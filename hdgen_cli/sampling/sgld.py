@@ -15,6 +15,7 @@ from typing import Callable
 import torch
 from torch import nn
 
+from hdgen_cli.data.strong_aug import StrongAugment
 from hdgen_cli.models.norm import frozen_running_stats
 from hdgen_cli.sampling.registry import register_sampler
 
@@ -129,8 +130,6 @@ def build_transition(name: str, pixel_range: str):
     """The chains' augmentation transition: CLEL's strong augmentation, applied in [0, 1]."""
     if name == "none":
         return None
-    from hdgen_cli.data.strong_aug import StrongAugment  # its torchvision ops load only for CLEL
-
     augment = StrongAugment()
     if pixel_range == "unit":
         return augment

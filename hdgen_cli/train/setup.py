@@ -11,6 +11,9 @@ import torch
 from hdgen_cli import distributed as dist
 from hdgen_cli.config.schema import RunConfig
 from hdgen_cli.data import BatchStream, BatchTransform, ImageSet, Splits, make_splits
+from hdgen_cli.evaluation.generation import LiveFID, build_extractor
+from hdgen_cli.loading import load_feature_classifier
+from hdgen_cli.train.tensorboard import TensorBoardLog
 
 
 @dataclass
@@ -59,13 +62,9 @@ def side_outputs(cfg: RunConfig, run, train_set: ImageSet, run_dir: Path, device
         return None, None
     tensorboard = None
     if tc.log.tensorboard:
-        from hdgen_cli.train.tensorboard import TensorBoardLog  # optional: the [tensorboard] extra
-
         tensorboard = TensorBoardLog(run_dir)
     live_fid = None
     if tc.fid_every and run.buffer is not None:
-        from hdgen_cli.evaluation.generation import LiveFID, build_extractor
-        from hdgen_cli.loading import load_feature_classifier
 
         judge = load_feature_classifier(tc.fid_features, run.info.shape, device) if tc.fid_features else None
         extractor = build_extractor(judge, tc.fid_inception_weights, device)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from hdgen_cli.data import from_model_range, to_model_range
 from hdgen_cli.errors import UsageError
 from hdgen_cli.runs import TENSORBOARD
 
@@ -22,7 +23,7 @@ PROBE = 256  # training images and buffer slots whose energies are histogrammed 
 def open_writer(run_dir: Path):
     """A SummaryWriter on RUN/tb/, or one UsageError line when tensorboard is not installed."""
     try:
-        from torch.utils.tensorboard import SummaryWriter
+        from torch.utils.tensorboard import SummaryWriter  # deferred: the optional [tensorboard] extra
     except ImportError:
         raise UsageError("train.log.tensorboard=true needs the tensorboard package: "
                          "pip install \"hdgen[tensorboard]\" (or set train.log.tensorboard=false)") from None
@@ -55,7 +56,6 @@ class TensorBoardLog:
               pixel_range: str) -> None:
         """Energy histograms on the first PROBE training images and buffer slots (eval mode, no RNG
         drawn, so exact resume is unaffected) and a grid of the first 64 buffer images."""
-        from hdgen_cli.data import from_model_range, to_model_range
 
         was_training = model.training
         model.eval()
