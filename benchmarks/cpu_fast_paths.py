@@ -3,7 +3,7 @@ official codes') and in channels-last (hdgen's CPU default, `train.channels_last
 --compile also channels-last + torch.compile, the variants interleaved in every round.
 
 Not a test: it prints times measured in one run. WRN-10-2, batch 64, float32, synthetic data.
-Agreement of the variants with contiguous float32 is a test (tests/test_fastpath.py).
+Agreement of the variants with contiguous float32 is a test (tests/models/test_fastpath.py).
 
     python benchmarks/cpu_fast_paths.py                  # jempp-m5 and jem, about 2 minutes
     python benchmarks/cpu_fast_paths.py --compile        # adds channels-last + compile

@@ -1,4 +1,4 @@
-"""Evaluation results live in the run (issue 16): RUN/evaluations/<command>-<time>.json, plots beside it."""
+"""Evaluation results live in the run: RUN/evaluations/<command>-<time>.json, plots beside it."""
 
 import json
 from pathlib import Path

@@ -1,4 +1,4 @@
-"""What a user sees (issue 15): the newest run by default, progress, unwrapped piped lines, file
+"""What a user sees: the newest run by default, progress, unwrapped piped lines, file
 modes, samples that never overwrite, clean failure."""
 
 import json

@@ -1,4 +1,4 @@
-"""Bad input everywhere (issue 9): each row is one wrong command line. Every one must end with
+"""Bad input everywhere: each row is one wrong command line. Every one must end with
 one line on stderr naming the problem, exit code 2 (usage) or 1 (runtime), no traceback, and
 nothing the user had is changed."""
 

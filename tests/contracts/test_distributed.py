@@ -1,4 +1,4 @@
-"""Several processes (issue 8): gloo on CPU, two ranks, a free port; helpers, DDP steps and a torchrun run."""
+"""Several processes: gloo on CPU, two ranks, a free port; helpers, DDP steps and a torchrun run."""
 
 import json
 import os

@@ -10,7 +10,7 @@ from hdgen_cli.bench.budgets import budget_overrides, parse_at
 from hdgen_cli.bench.claims import CLAIMS
 from hdgen_cli.cli.app import run
 from hdgen_cli.errors import UsageError
-from tests.test_bench import TINY_PROTOCOL, TINY_RUN
+from tests.bench.test_grid import TINY_PROTOCOL, TINY_RUN
 
 
 def test_parse_at_sorts_and_refuses_nonsense():

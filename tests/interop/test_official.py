@@ -1,4 +1,4 @@
-"""`hdgen import` / `hdgen export` (issue 18): official checkpoint layouts in and out, tensors only."""
+"""`hdgen import` / `hdgen export`: official checkpoint layouts in and out, tensors only."""
 
 import json
 import os

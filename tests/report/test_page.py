@@ -1,4 +1,4 @@
-"""`hdgen report` (issue 16): one self-contained page with every section, for one run or several."""
+"""`hdgen report`: one self-contained page with every section, for one run or several."""
 
 import json
 import re

@@ -1,8 +1,11 @@
-import pytest
+"""SGLD: the update by hand, descent on a quadratic, the sampling mode and BatchNorm statistics."""
+
 import torch
 
 from hdgen_cli.energy import LogitEnergy
-from hdgen_cli.sampling import ReplayBuffer, SGLDSampler, build_init, energy_grad, model_mode, sgld_step
+from hdgen_cli.models.norm import frozen_running_stats
+from hdgen_cli.sampling import SGLDSampler, energy_grad, model_mode, sgld_step
+from tests.sampling.test_pyld import _model
 
 
 class Quadratic(torch.nn.Module):
@@ -60,39 +63,14 @@ def test_jem_sampler_ascends_logsumexp():
         assert model.training
 
 
-def _buffer(size=100, classes=10, reinit=0.05):
-    init = build_init("uniform", (1, 2, 2), (-1.0, 1.0), "cpu")
-    return ReplayBuffer(size, (1, 2, 2), classes, reinit, init)
-
-
-def test_buffer_reinit_rate_matches_probability():
-    buf = _buffer(size=1000, reinit=0.05)
-    buf.images.fill_(5.0)  # outside U[-1, 1]: a restarted chain is recognisable
-    restarted = 0
-    for _ in range(200):
-        x, _ = buf.draw(100)
-        restarted += int((x.flatten(1).abs() <= 1).all(1).sum())
-    rate = restarted / 20000
-    assert abs(rate - 0.05) < 0.01  # binomial std is ~0.0015
-
-
-def test_buffer_draws_distinct_slots_and_class_blocks():
-    buf = _buffer(size=100, classes=10, reinit=0.0)
-    idx = buf.draw_indices(64)
-    assert len(set(idx.tolist())) == 64
-    y = torch.tensor([3] * 8 + [7] * 4)
-    idx = buf.draw_indices(len(y), y)
-    assert ((idx // 10) == y).all() and len(set(idx.tolist())) == len(y)
-    x, idx = buf.draw(5)
-    buf.update(idx, torch.zeros_like(x))
-    assert (buf.images[idx] == 0).all()
-
-
-def test_buffer_rejects_sizes_not_divisible_by_classes():
-    with pytest.raises(ValueError):
-        _buffer(size=95, classes=10)
-
-
-def test_uniform_init_range():
-    x = build_init("uniform", (3, 4, 4), (0.0, 1.0), "cpu")(500)
-    assert x.min() >= 0 and x.max() <= 1 and abs(x.mean().item() - 0.5) < 0.02
+def test_sampling_in_train_mode_can_leave_running_stats_alone():
+    model = _model("batch")
+    bn = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)][0]
+    before = bn.running_mean.clone()
+    SGLDSampler(2, 0.1, 0.0, mode="train", freeze_bn_stats=True).run(model.eval(), torch.rand(8, 1, 8, 8))
+    assert torch.equal(bn.running_mean, before) and not model.training
+    SGLDSampler(2, 0.1, 0.0, mode="train").run(model, torch.rand(8, 1, 8, 8))
+    assert not torch.equal(bn.running_mean, before)  # the official JEM++ behaviour updates them
+    with frozen_running_stats(model):
+        model.train()(torch.rand(4, 1, 8, 8))
+    assert bn.momentum == 0.1

@@ -1,4 +1,4 @@
-"""No wasted work (issue 8): one forward pass where the math needs one, input-only sampler gradients."""
+"""No wasted work: one forward pass where the math needs one, input-only sampler gradients."""
 
 import pytest
 import torch

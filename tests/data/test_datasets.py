@@ -1,4 +1,4 @@
-"""Offline tests of hdgen_cli.data (spec §1.1 datasets, splits, transforms)."""
+"""Offline tests of hdgen_cli.data: datasets, splits, transforms, streams."""
 
 from __future__ import annotations
 

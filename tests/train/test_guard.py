@@ -1,4 +1,4 @@
-"""Divergence guard (issue 9): detection on the device, roll-back to the last good state, remedies,
+"""Divergence guard: detection on the device, roll-back to the last good state, remedies,
 exit code 3 when recovery does not hold."""
 
 import json

@@ -1,4 +1,4 @@
-"""CLEL networks ([CLEL] Table 8; SPEC §2.7): EBM backbones f, projector g, latent encoder h."""
+"""CLEL networks ([CLEL] Table 8): EBM backbones f, projector g, latent encoder h."""
 
 from __future__ import annotations
 

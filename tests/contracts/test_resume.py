@@ -1,4 +1,4 @@
-"""Crash-safe checkpoints and exact resume (issue 9): a SIGKILL mid-write leaves the previous
+"""Crash-safe checkpoints and exact resume: a SIGKILL mid-write leaves the previous
 checkpoint loadable; a run killed and resumed ends bitwise where an uninterrupted run ends."""
 
 import os
@@ -17,12 +17,12 @@ from hdgen_cli.files import unfinished_writes, write_atomically
 from hdgen_cli.train import train
 from hdgen_cli.checkpoint import load_checkpoint
 from tests.conftest import TINY
-from tests.test_clel import TINY_CLEL
-from tests.test_gmmc import DIGITS as GMMC_DIGITS
-from tests.test_hdge import DIGITS as HDGE_DIGITS
-from tests.test_sada import TINY_BN
+from tests.methods.test_clel import TINY_CLEL
+from tests.methods.test_gmmc import DIGITS as GMMC_DIGITS
+from tests.methods.test_hdge import DIGITS as HDGE_DIGITS
+from tests.methods.test_sada_jem import TINY_BN
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the repository
 # 50 iterations on digits at 22 per epoch: checkpoints at iterations 22, 44 and 50.
 RUN = ["-p", "quickstart", "--quiet", *TINY, "train.max_iters=50"]
 ENV = {**os.environ, "OMP_NUM_THREADS": "2", "PYTHONPATH": str(ROOT)}

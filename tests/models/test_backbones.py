@@ -1,4 +1,4 @@
-"""Backbone tests (§1.2), timm style: every registered name is exercised automatically."""
+"""Backbones (the JEM Wide-ResNet and the small nets), timm style: every registered name is exercised."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ SMALL = {
     "mlp": dict(depth=2, width=1),
 }
 B = 4  # > 1 so BatchNorm1d can normalise in train mode
-# CLEL's EBMs are unsupervised (no classes, no norm, no dropout): tests/test_clel_models.py covers them.
+# CLEL's EBMs are unsupervised (no classes, no norm, no dropout): tests/models/test_clel_networks.py covers them.
 UNSUPERVISED = {"clel_small", "clel_base", "clel_large"}
 CLASSIFIERS = [n for n in list_backbones() if n not in UNSUPERVISED]
 

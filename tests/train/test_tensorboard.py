@@ -1,4 +1,4 @@
-"""TensorBoard logging (issue 16): read back with tensorboard's own reader, the events hold the
+"""TensorBoard logging: read back with tensorboard's own reader, the events hold the
 same scalars as metrics.jsonl, the guard's events, energy histograms and buffer grids."""
 
 import json

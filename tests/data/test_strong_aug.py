@@ -1,4 +1,4 @@
-"""Tests of the SimCLR strong augmentation (SPEC §2.7)."""
+"""Tests of the SimCLR strong augmentation ([CLEL] App. B)."""
 
 from __future__ import annotations
 
