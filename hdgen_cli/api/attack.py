@@ -36,7 +36,7 @@ def attack(path: str | Path, kind: str = "pgd-linf", eps: list[float] | None = N
            defense: str | None = None, eot: int = 15, votes: int = 150, seed: int = 0, device: str = "auto",
            data_overrides: list[str] | None = None, plot: str | Path | None = None, record: bool = True) -> dict:
     """Robust accuracy under PGD (L-inf / L2) per eps with a curve PNG, or C&W L2 success and mean
-    perturbation norm, on `n` seeded test images in eval mode (SPEC §3.5). `defense="sgld:steps=L"`
+    perturbation norm, on `n` seeded test images in eval mode (docs/evaluation.md). `defense="sgld:steps=L"`
     purifies with L steps of the method's sampler, attacked with BPDA and `eot` gradient samples,
     predicted by a vote of `votes` purifications. The curve goes to `plot`, by default beside the
     run's record of this evaluation."""

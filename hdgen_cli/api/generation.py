@@ -22,7 +22,7 @@ def generation_metrics(path: str | Path, n: int = 1000, steps: int | None = None
                        data_overrides: list[str] | None = None, seed: int = 0, splits: int = 10,
                        record: bool = True) -> dict:
     """FID against the training split and IS of `n` fresh samples (`steps` sampler steps from `init`),
-    or of the whole saved replay buffer with `protocol="buffer"` (SPEC §3.4), on the FID Inception's
+    or of the whole saved replay buffer with `protocol="buffer"` (docs/evaluation.md), on the FID Inception's
     pool features or, with `features=CKPT`, on a classifier checkpoint's features and p(y|x).
     Also writes sample grids sorted by log p(x) and (for classifiers) by max p(y|x), beside the
     run's record of this evaluation."""

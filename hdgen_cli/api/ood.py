@@ -25,7 +25,7 @@ def ood(path: str | Path, scores: list[str] | None = None, sets: list[str] | Non
         out_dir: str | Path | None = None, seed: int = 0, beta_ood: float = 0.1, plots: bool = True,
         record: bool = True) -> dict:
     """AUROC of each score for the in-distribution test set (positive) against each OOD set, with a
-    score histogram PNG per pair unless `plots` is off (SPEC §3.3); the PNGs go to `out_dir`, by
+    score histogram PNG per pair unless `plots` is off (docs/evaluation.md); the PNGs go to `out_dir`, by
     default beside the run's record of this evaluation. Up to `n` images per side, chosen with `seed`.
     CLEL's log p(x) score is -s(x) = -(||f||^2/2 - beta_ood cos(g(f_hat), h(x))) with its EMA networks."""
 

@@ -19,7 +19,7 @@ from hdgen_cli.sampling import generate, generate_class
 
 def latent_conditions(loaded: LoadedModel, paths: list[str], device) -> torch.Tensor:
     """One unit latent per path for CLEL's conditional sampling: z = normalised sum over the path's
-    images of h(t(x)), with the EMA encoder h and one strong augmentation t per image (SPEC §2.7)."""
+    images of h(t(x)), with the EMA encoder h and one strong augmentation t per image ([CLEL] §4.3)."""
 
     info = loaded.info
     encoder = load_encoder(loaded, device)

@@ -1,6 +1,6 @@
 """Preset files (TOML in `presets/`) plus `key=value` overrides -> one validated RunConfig.
 
-Flow (ARCHITECTURE "data flow rules"): preset file -> `extends` chain -> overrides -> pydantic.
+Flow (docs/architecture.md): preset file -> `extends` chain -> overrides -> pydantic.
 A preset may `extends = "other"` to state only what differs from another preset.
 """
 

@@ -177,7 +177,7 @@ class ObjectiveConfig(Section):
 
 
 class GuardConfig(Section):
-    """The divergence guard (SPEC §1.5): what counts as divergence and how training recovers."""
+    """The divergence guard (docs/methods/shared.md): what counts as divergence and how training recovers."""
 
     loss_limit: float = Field(1e8, gt=0, description="|loss| above this (or a non-finite loss) is divergence")
     energy_limit: float = Field(1e5, gt=0, description="|E(data)| or |E(samples)| above this is divergence")

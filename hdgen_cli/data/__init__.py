@@ -1,4 +1,4 @@
-"""Datasets, splits, batched transforms and resumable batch streams (spec §1.1 datasets, splits, transforms)."""
+"""Datasets, splits, batched transforms and resumable batch streams (docs/methods/shared.md, data)."""
 
 from hdgen_cli.data.imageset import (ImageSet, data_bounds, from_model_range, resize_u8, to_model_range, to_uint8,
                                      unit_to_model_range)

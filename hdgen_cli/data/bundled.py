@@ -1,4 +1,4 @@
-"""scikit-learn's bundled 8x8 digits: the offline dataset (spec §1.1 datasets, splits, transforms)."""
+"""scikit-learn's bundled 8x8 digits: the offline dataset."""
 
 from __future__ import annotations
 

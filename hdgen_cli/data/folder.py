@@ -1,4 +1,4 @@
-"""A user's image folder as a dataset (spec §1.1 datasets, splits, transforms).
+"""A user's image folder as a dataset.
 
 Layout: ROOT/CLASS/*.png (sorted sub-folder names are the classes), or ROOT/train/CLASS and
 ROOT/test/CLASS for explicit splits. Image files directly in ROOT, with no class folders, make an

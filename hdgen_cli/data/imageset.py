@@ -1,4 +1,4 @@
-"""In-memory image sets and the pixel-range conventions (spec §1.1 datasets, splits, transforms).
+"""In-memory image sets and the pixel-range conventions (docs/methods/shared.md, pixel range).
 
 Every dataset is held as one uint8 tensor [N, C, H, W]: small enough for the image sizes this
 tool targets, and it lets augmentation run as batched tensor ops on any device.
@@ -79,7 +79,7 @@ def unit_to_model_range(u: torch.Tensor, pixel_range: str) -> torch.Tensor:
 
 
 def to_uint8(u: torch.Tensor) -> torch.Tensor:
-    """Float images in [0, 1] -> uint8 by round(255 * clamp(u)) (SPEC §3.4 step 4)."""
+    """Float images in [0, 1] -> uint8 by round(255 * clamp(u))."""
     return (u.clamp(0, 1) * 255).round().to(torch.uint8)
 
 

@@ -1,4 +1,4 @@
-"""Dataset registry, load_dataset and the train/valid/test splits (spec §1.1 datasets, splits, transforms)."""
+"""Dataset registry, load_dataset and the train/valid/test splits (docs/methods/shared.md, data)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Infinite, shuffled, drop-last batch stream with resumable state (spec §1.1 datasets, splits, transforms).
+"""Infinite, shuffled, drop-last batch stream with resumable state (docs/methods/shared.md, data).
 
 The permutation comes from the stream's own CPU generator, never the global RNG, so the data
 order is independent of the sampler's randomness and a resumed run sees the same batches.

@@ -1,4 +1,4 @@
-"""SimCLR strong augmentation ([CLEL] App. B; SPEC §2.7), batched on float images in [0, 1].
+"""SimCLR strong augmentation ([CLEL] App. B), batched on float images in [0, 1].
 
 Random resized crop (bicubic), colour jitter, grayscale and horizontal flip, each drawn per sample
 from the global torch RNG of the batch's device, with no Python loop over samples.

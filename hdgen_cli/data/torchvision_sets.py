@@ -1,4 +1,4 @@
-"""torchvision datasets: cifar10, cifar100, svhn, mnist, fashion-mnist, celeba (spec §1.1 datasets).
+"""torchvision datasets: cifar10, cifar100, svhn, mnist, fashion-mnist, celeba.
 
 Each loader turns torchvision's own storage into one uint8 [N, C, H, W] tensor. Missing files and
 failed downloads become a one-line DataError naming the dataset, the directory and the fix.

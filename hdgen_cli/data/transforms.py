@@ -1,4 +1,4 @@
-"""Batched per-branch training transforms on uint8 tensors (spec §1.1 datasets, splits, transforms).
+"""Batched per-branch training transforms on uint8 tensors (docs/methods/shared.md, data).
 
 JEM augments with reflect-pad + random crop + horizontal flip and adds Gaussian noise in the model
 range. Doing it on whole batches keeps the data pipeline on the GPU with no worker processes.

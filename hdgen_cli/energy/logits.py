@@ -1,4 +1,4 @@
-"""JEM-family logit energy (JEM; [JEM++] eqs. 4-5; SPEC §2.2).
+"""JEM-family logit energy (JEM; [JEM++] eqs. 4-5).
 
 p(y|x) = softmax(f(x)),  E(x, y) = -f(x)[y],  E(x) = -LSE_y f(x)[y].
 """
@@ -24,5 +24,5 @@ class LogitEnergy(EnergyModel):
     def energy_from_scores(self, scores: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         if y is None:
             return -torch.logsumexp(scores, dim=1)
-        # gather gives [B, 1]; squeeze before mixing with [B] tensors (SPEC §8 pitfall 1).
+        # gather gives [B, 1]; squeeze before mixing with [B] tensors.
         return -scores.gather(1, y.view(-1, 1)).squeeze(1)

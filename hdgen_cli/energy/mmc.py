@@ -1,4 +1,4 @@
-"""Max-Mahalanobis energy head of GMMC ([GMMC] eqs. 4, 11, Appendix C Algorithm 2; SPEC §2.5).
+"""Max-Mahalanobis energy head of GMMC ([GMMC] eqs. 4, 11, Appendix C Algorithm 2).
 
 The classes sit at C fixed means mu_c of norm S in the feature space (never trained), and
 
@@ -60,7 +60,7 @@ class MMCEnergy(EnergyModel):
             raise UsageError(f"the mmc energy needs a backbone with a feature vector; {type(backbone).__name__} has none")
         if not num_classes:
             raise UsageError("the mmc energy needs a labelled dataset")
-        # Buffers, not parameters: no optimizer, weight decay or gradient ever reaches them (SPEC §8 pitfall 9).
+        # Buffers, not parameters: no optimizer, weight decay or gradient ever reaches them.
         self.register_buffer("means", max_mahalanobis_means(num_classes, dim, cfg.mmc_scale))
         self.register_buffer("gamma", torch.ones(()))
         self.num_classes = num_classes
@@ -86,7 +86,7 @@ class MMCEnergy(EnergyModel):
     @torch.no_grad()
     def calibrate(self, data, pixel_range: str, batch_size: int = 500) -> dict[str, float]:
         """gamma-hat^2 = (1/d) mean_i ||phi(x_i) - mu_{y_i}||^2 over `data` (an ImageSet; the trainer
-        passes the non-augmented training split), in eval mode ([GMMC] §3.4; SPEC §2.5). Stores
+        passes the non-augmented training split), in eval mode ([GMMC] §3.4). Stores
         gamma-hat in the `gamma` buffer, so every later p(y|x) and log p(x) uses it."""
         was_training = self.training
         self.eval()

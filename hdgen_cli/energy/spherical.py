@@ -1,4 +1,4 @@
-"""CLEL's spherical latent-variable energy ([CLEL] §3.2, eqs. 10-11; SPEC §2.7).
+"""CLEL's spherical latent-variable energy ([CLEL] §3.2, eqs. 10-11).
 
 With f(x) in R^128 from the backbone, f_hat = f / ||f|| and g the bias-free projector with a
 unit-norm output,

@@ -1,5 +1,5 @@
-"""White-box attacks on [0, 1] images (SPEC §3.5): PGD (L-inf, L2), Carlini-Wagner L2, and BPDA + EOT
-through a purifying SGLD defence.
+"""White-box attacks on [0, 1] images: PGD (L-inf, L2; Madry et al. 2018), Carlini-Wagner L2 (Carlini & Wagner
+2017), and BPDA + EOT (Athalye et al. 2018) through a purifying SGLD defence.
 
 A `Classifier` maps [0, 1] images to logits: it owns the move to the model's range (and an
 optional purification); attacks never see the model range. Budgets are on the [0, 1] scale.
@@ -14,7 +14,7 @@ from hdgen_cli.data import unit_to_model_range
 
 
 class Classifier:
-    """logits(u) for u in [0, 1]. GMMC's logits are -||phi - mu_y||^2 / 2 (SPEC §3.5); others use scores.
+    """logits(u) for u in [0, 1]. GMMC's logits are -||phi - mu_y||^2 / 2 ([GMMC] eq. 4, gamma = 1); others use scores.
 
     With `purify` (a map on model-range images, e.g. L SGLD steps), `logits` classifies the purified
     input and its backward pass treats purification as the identity (BPDA); `eot` replicates average
@@ -105,7 +105,8 @@ def pgd(clf: Classifier, u: torch.Tensor, y: torch.Tensor, eps: float, norm: str
 def carlini_wagner_l2(clf: Classifier, u: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None = None,
                       steps: int = 100, lr: float = 0.01, kappa: float = 0.0, search_steps: int = 9,
                       c0: float = 1e-3) -> tuple[torch.Tensor, torch.Tensor]:
-    """C&W L2 in tanh space with a binary search on c per sample (SPEC §3.5 constants).
+    """C&W L2 in tanh space with a binary search on c per sample. [GMMC] Table 7 publishes no constants, so
+    lr, kappa and the search defaults are hdgen's choice.
     Returns (adversarial images, success mask); unsuccessful samples keep the clean image."""
     w0 = torch.atanh((u * 2 - 1).clamp(-1 + 1e-6, 1 - 1e-6))
     lo, hi = torch.zeros(len(u), device=u.device), torch.full((len(u),), float("inf"), device=u.device)

@@ -1,4 +1,4 @@
-"""Expected calibration error, its reliability table and ECE after temperature scaling (SPEC §3.2).
+"""Expected calibration error, its reliability table and ECE after temperature scaling (Guo et al. 2017).
 
 Confidence is max_y p(y|x) (GMMC's p(y|x) uses gamma-hat). M equal-width bins over [0, 1]; a
 confidence c falls in bin min(floor(c * M), M - 1), so every bin is [lo, hi) except the last,

@@ -1,4 +1,4 @@
-"""Top-1 accuracy and NLL of p(y|x) on a labelled set, model in eval mode (SPEC §3.1)."""
+"""Top-1 accuracy and NLL of p(y|x) on a labelled set, model in eval mode (docs/evaluation.md)."""
 
 from __future__ import annotations
 

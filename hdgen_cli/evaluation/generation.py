@@ -1,5 +1,5 @@
 """Generation metrics: Frechet distance and Inception Score on the features and class probabilities
-of an Inception network or of a classifier checkpoint (SPEC §3.4).
+of an Inception network or of a classifier checkpoint (Heusel et al. 2017; Salimans et al. 2016).
 
     FD = ||mu_1 - mu_2||^2 + tr(S_1 + S_2 - 2 (S_1^1/2 S_2 S_1^1/2)^1/2)      (float64)
     IS = exp( E_x KL(p(y|x) || p(y)) ), averaged over `splits` disjoint splits

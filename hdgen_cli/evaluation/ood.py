@@ -1,4 +1,4 @@
-"""Out-of-distribution detection: scores, OOD sets and AUROC (SPEC §3.3).
+"""Out-of-distribution detection: scores, OOD sets and AUROC (JEM's protocol, [JEM] Sec. 5.3).
 
 Every score is oriented so that higher means in-distribution, and AUROC treats the
 in-distribution test images as the positive class:

@@ -1,4 +1,4 @@
-"""CLEL energy backbones f: x in [0, 1] -> R^128 and the projector g ([CLEL] Table 8; SPEC §2.7).
+"""CLEL energy backbones f: x in [0, 1] -> R^128 and the projector g ([CLEL] Table 8).
 
 Registers "clel_small", "clel_base" and "clel_large". They are unsupervised: num_classes is
 ignored, `head` and `num_classes` are None and `forward(x) == features(x)` is f(x).

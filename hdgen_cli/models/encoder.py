@@ -1,4 +1,4 @@
-"""CLEL latent encoder h: CIFAR ResNet-18 plus a 2-layer MLP ([CLEL] App. B; SPEC §2.7).
+"""CLEL latent encoder h: CIFAR ResNet-18 plus a 2-layer MLP ([CLEL] App. B).
 
 Differences from the ImageNet ResNet-18: conv1 is a 3x3 stride-1 conv without bias, there is no
 maxpool, and a fixed Normalize is prepended so inputs are in [0, 1]. The residual branch's last

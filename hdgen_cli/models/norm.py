@@ -35,7 +35,7 @@ def independent_passes(model: nn.Module) -> bool:
     """Whether forwarding two batches together gives exactly what two separate forwards give: no
     BatchNorm (batch statistics couple the samples of a pass) and no stateful reparametrisation
     such as spectral norm (a power iteration per training forward). Then the JEM objective runs
-    data, samples and the CE batch as one forward pass (SPEC §8 pitfall 2 forbids it otherwise).
+    data, samples and the CE batch as one forward pass; otherwise concatenating them would change the model.
     """
     for m in model.modules():
         if isinstance(m, nn.modules.batchnorm._BatchNorm) or hasattr(m, "parametrizations") or m._forward_pre_hooks:

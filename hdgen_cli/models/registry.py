@@ -1,4 +1,4 @@
-"""Backbone registry (§1.2): name -> builder(cfg, in_channels, num_classes, image_size) -> nn.Module.
+"""Backbone registry: name -> builder(cfg, in_channels, num_classes, image_size) -> nn.Module.
 
 Every built module exposes `forward`, `features`, `feature_dim`, `num_classes` and
 `first_layer` (the first conv/linear on the input, whose output gradient a YOPO-style

@@ -1,4 +1,4 @@
-"""§1.2 small backbones for CPU runs and tests: "small_cnn" and "mlp"."""
+"""Small backbones for CPU runs and tests: "small_cnn" and "mlp" (docs/methods/shared.md, backbone)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""§1.2 JEM-variant Wide-ResNet ("wrn"): pre-activation blocks, biased convs, LeakyReLU.
+"""JEM-variant Wide-ResNet ("wrn", docs/methods/shared.md): pre-activation blocks, biased convs, LeakyReLU.
 
 Reads model.depth (6n+4), width (k), norm, bn_momentum, dropout, leak, head.
 Stage widths [16, 16k, 32k, 64k], strides 1, 2, 2; phi has dimension 64k.
@@ -26,7 +26,7 @@ def _act(cfg: ModelConfig) -> nn.Module:
 
 
 class WideBlock(nn.Module):
-    """Pre-activation block; the stride sits on the SECOND conv as in the JEM code (§1.2)."""
+    """Pre-activation block; the stride sits on the SECOND conv as in the JEM code."""
 
     def __init__(self, cfg: ModelConfig, in_ch: int, out_ch: int, stride: int):
         super().__init__()
@@ -79,5 +79,5 @@ class WideResNet(Backbone):
 
 @register_backbone("wrn")
 def build_wrn(cfg: ModelConfig, in_channels: int, num_classes: int | None, image_size: int) -> nn.Module:
-    """§1.2 JEM-variant WRN; image_size is unused because the pool is adaptive."""
+    """JEM-variant WRN; image_size is unused because the pool is adaptive."""
     return WideResNet(cfg, in_channels, num_classes)

@@ -1,5 +1,5 @@
 """CLEL: an EBM with a spherical latent variable guided by a contrastive latent encoder
-([CLEL] §3, App. B; SPEC §2.7). Unsupervised: labels are never read.
+([CLEL] §3, App. B). Unsupervised: labels are never read.
 
 Per iteration, with x+ the (non-augmented, dequantised) data batch and x- the sampler's chains:
 

@@ -1,4 +1,4 @@
-"""GMMC objectives ([GMMC] §3.2 Approaches 1-3, eq. 7; SPEC §2.5), all at gamma = 1.
+"""GMMC objectives ([GMMC] §3.2 Approaches 1-3, eq. 7), all at gamma = 1.
 
     L = mean_i ||phi(x_i) - mu_{y_i}||^2 / 2  -  beta(epoch) * mean_j ||phi(x'_j) - mu_{y'_j}||^2 / 2
 

@@ -1,4 +1,4 @@
-"""HDGE's contrastive approximation of log q(x|y) ([HDGE] eqs. 13-15, App. Algorithms 1-2; SPEC §2.6).
+"""HDGE's contrastive approximation of log q(x|y) ([HDGE] eqs. 13-15, App. Algorithms 1-2).
 
     L_con = -log( e^{l_pos} / (e^{l_pos} + sum_k e^{l_neg,k}) ),   l_pos = s(x)[y] / T,   l_neg,k = s_k[y] / T
 
@@ -7,7 +7,7 @@ s_k are either K past logit vectors held in a FIFO queue (MoCo style, Algorithm 
 logits, normalised when read, no momentum encoder) or the other examples of the batch
 (SimCLR style, Algorithm 2). They are read at the *positive's* label y, so the term contrasts
 f(x)[y] against the label-y logits of other examples. `positive="lse-onehot"` is the official
-code's form log(e^{s[y]} + C - 1) / T for the positive and each negative (SPEC §4 #16).
+code's form log(e^{s[y]} + C - 1) / T for the positive and each negative (docs/methods/hdge.md, decisions).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """JEM-family objective: CE + p(x) contrastive divergence (+ p(x|y)) (+ HDGE's contrastive log q(x|y))
-(SPEC §2.2, §2.6; [JEM++] Alg. 2; [HDGE] eqs. 15, 17).
+(docs/methods/jem.md, hdge.md; [JEM++] Alg. 2; [HDGE] eqs. 15, 17).
 
     L = w_ce CE(f(x_lab), y) + w_px [mean E(x_data) - mean E(x_q)] + w_pxy [mean E(x_lab, y) - mean E(x_q|y, y)]
         + w_hdge L_con(f(x_lab), y)
@@ -9,8 +9,8 @@ the labelled batch (the official HDGE code runs two), and with data.shared_batch
 it too. HDGE's queue receives that batch's logits after the optimizer step, in training mode only.
 
 x_q are sampler outputs started from the replay buffer and written back after sampling. With
-BatchNorm each pass is its own batch (SPEC §8 pitfall 2), in JEM++'s "alltrain1" order (data,
-sample, samples, CE) so running statistics see the official sequence (SPEC §2.3). A model
+BatchNorm each pass is its own batch, in JEM++'s "alltrain1" order (data, sample, samples, CE) so
+running statistics see the official sequence (docs/methods/jempp.md). A model
 without batch coupling (no BatchNorm, no spectral norm, as the JEM and HDGE presets) forwards
 data, samples and the CE batch as one concatenated batch on a GPU instead: the same numbers, one
 larger kernel per layer. On a CPU three passes of 64 beat one of 192 (0.76 s against 0.88 s for

@@ -12,7 +12,7 @@ def cross_entropy(scores: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 def contrastive_divergence(e_data: torch.Tensor, e_samples: torch.Tensor) -> torch.Tensor:
-    """Maximum-likelihood gradient estimator of -log p(x): mean E(data) - mean E(samples) (SPEC §2.2)."""
+    """Maximum-likelihood gradient estimator of -log p(x): mean E(data) - mean E(samples) (JEM; docs/methods/jem.md)."""
     return e_data.mean() - e_samples.mean()
 
 

@@ -1,4 +1,4 @@
-"""Base optimizers, the SAM wrapper, and the warmup + step-decay or cosine schedule (SPEC §1.5)."""
+"""Base optimizers, the SAM wrapper, and the warmup + step-decay or cosine schedule (docs/methods/shared.md)."""
 
 from __future__ import annotations
 

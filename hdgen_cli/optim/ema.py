@@ -1,4 +1,4 @@
-"""Exponential moving average of a network's weights (CLEL's EMA; SPEC §2.7).
+"""Exponential moving average of a network's weights (CLEL's EMA, [CLEL] App. B).
 
 The decay is set by a half-life counted in training images, so it does not depend on the batch
 size: after `half_life` images an old weight's share has halved, i.e. per iteration of B images

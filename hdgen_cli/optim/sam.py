@@ -1,4 +1,4 @@
-"""Sharpness-aware minimisation around any base optimizer ([SADA] Algorithm 1, eq. 8-9; SPEC §2.4).
+"""Sharpness-aware minimisation around any base optimizer ([SADA] Algorithm 1, eq. 8-9).
 
 Two explicit steps per iteration, like the reference SAM wrapper's API:
 

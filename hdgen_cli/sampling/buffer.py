@@ -1,4 +1,4 @@
-"""Replay buffer of persistent chains (SPEC §1.3).
+"""Replay buffer of persistent chains (docs/methods/shared.md, replay buffer).
 
 Slots [c*N/C, (c+1)*N/C) belong to class c; the blocks matter only for conditional draws.
 A draw picks B slots (without replacement within the batch, so write-backs never collide),

@@ -1,4 +1,4 @@
-"""GMMC's class-conditional sampler ([GMMC] eq. 8 and Algorithm 1 (staged), eq. 10 (noise-injected); SPEC §2.5).
+"""GMMC's class-conditional sampler ([GMMC] eq. 8 and Algorithm 1 (staged), eq. 10 (noise-injected)).
 
 For a chain of class y, a latent target z ~ N(mu_y, gamma_s^2 I) sits near the class mean, and
 the chain descends ||phi(x) - z||^2 / 2 with no pixel noise:

@@ -1,5 +1,5 @@
 """Informative initialisation: a per-class Gaussian mixture fitted to the training data
-([JEM++] eq. 14; SPEC §1.4).
+([JEM++] eq. 14).
 
     p0(x) = sum_c pi_c N(mu_c, Sigma_c + 1e-4 I),   pi_c = N_c / N
 

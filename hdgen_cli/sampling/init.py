@@ -1,4 +1,4 @@
-"""Initial distributions p0 for chains (SPEC §1.3): a registry of `fn(n, labels) -> images`."""
+"""Initial distributions p0 for chains (docs/methods/shared.md): a registry of `fn(n, labels) -> images`."""
 
 from __future__ import annotations
 

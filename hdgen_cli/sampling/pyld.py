@@ -1,4 +1,4 @@
-"""PYLD-M-N: proximal SGLD accelerated YOPO-style ([JEM++] §3.3, Algorithm 1; SPEC §2.3).
+"""PYLD-M-N: proximal SGLD accelerated YOPO-style ([JEM++] §3.3, Algorithm 1).
 
 Each of the M outer steps runs one full forward/backward pass to get the co-state (slack
 variable) p = dE/d f0(x) at the output of the backbone's first layer f0, eq. 13. The N inner

@@ -1,8 +1,8 @@
-"""Stochastic-gradient Langevin dynamics on an energy (JEM; SPEC §2.2 step 3, §8 pitfall 4).
+"""Stochastic-gradient Langevin dynamics on an energy (JEM; docs/methods/jem.md).
 
 One step:  x <- x - a * clamp(grad_x sum_b E(x_b), -c, c) + s * eps,  then optionally clamp x.
 For the logit energy, -grad E = grad LSE, so this ascends LSE exactly as JEM does. The gradient
-is taken of the batch sum, so the step size is per sample (SPEC §0). With a gradient clamp and
+is taken of the batch sum, so the step size is per sample (docs/methods/shared.md, notation). With a gradient clamp and
 an x clamp this is the proximal SGLD of [JEM++] eq. 10; `noise_after_clamp` picks the JEM++
 order (step, clamp x, then noise) over the SADA order (step, noise, then clamp x).
 """

@@ -66,7 +66,7 @@ def test_finished_runs_are_skipped_and_a_lost_evaluation_is_redone(tiny_bench, c
 
 
 def test_fid_features_are_one_network_for_every_method(tmp_path, monkeypatch):
-    import hdgen_cli.evaluation.generation as generation
+    import hdgen_cli.api.generation as generation  # where the FID commands look the extractor up
 
     seen = []
     real = generation.build_extractor
@@ -180,14 +180,14 @@ def test_results_json_is_plain_json(tiny_bench):
 def test_an_unfinished_reference_classifier_is_resumed_not_reused(tmp_path, monkeypatch):
     """A bench killed while its reference trained left a mid-schedule last.safetensors: the next
     bench goes on from it; a finished one is reused as it is."""
-    import hdgen_cli.train as train_module
+    import hdgen_cli.bench.reference as reference_module
     from hdgen_cli.bench.reference import reference_classifier
     from hdgen_cli.checkpoint import load_checkpoint, save_checkpoint
 
     over = ["data.name=digits", "train.max_iters=6", "model.width=1"]
     ckpt = reference_classifier(tmp_path, over)
     calls = []
-    monkeypatch.setattr(train_module, "train", lambda cfg, run_dir, resume=None, quiet=True: calls.append(resume))
+    monkeypatch.setattr(reference_module, "train", lambda cfg, run_dir, resume=None, quiet=True: calls.append(resume))
     assert reference_classifier(tmp_path, over) == ckpt and calls == []  # finished: reused
     saved = load_checkpoint(ckpt)
     save_checkpoint(ckpt, saved.captured(), config=saved.config, info=saved.info,
