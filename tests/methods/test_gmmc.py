@@ -12,9 +12,9 @@ from hdgen_cli.data import BatchTransform, make_splits
 from hdgen_cli.data.imageset import ImageSet
 from hdgen_cli.energy import MMCEnergy, max_mahalanobis_means
 from hdgen_cli.errors import UsageError
-from hdgen_cli.objectives import GMMCObjective, build_objective
+from hdgen_cli.objectives import GMMCObjective
 from hdgen_cli.optim import build_optimizer
-from hdgen_cli.parts import DataInfo, build_buffer, build_model, build_sampler
+from hdgen_cli.parts import build_run
 from hdgen_cli.sampling import GMMCSampler
 from hdgen_cli.train import train
 
@@ -149,11 +149,8 @@ def test_sampler_step_descends_the_latent_energy_by_hand():
 
 def _parts(cfg):
     data = make_splits(cfg.data).train
-    info = DataInfo(data.channels, data.image_size, data.num_classes, cfg.data.pixel_range)
-    model = build_model(cfg, info)
-    sampler = build_sampler(cfg.sampler, info) if cfg.needs_samples else None
-    buffer = build_buffer(cfg, info, "cpu") if sampler else None
-    return data, model, build_objective(cfg.objective, sampler, buffer), buffer
+    run = build_run(cfg, "cpu", data)
+    return data, run.model, run.objective, run.buffer
 
 
 @pytest.mark.parametrize("preset", ["gmmc-dis", "gmmc-gen"])

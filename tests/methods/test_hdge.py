@@ -8,10 +8,9 @@ import torch.nn.functional as F
 
 from hdgen_cli.config import load_config
 from hdgen_cli.data import BatchTransform, make_splits
-from hdgen_cli.objectives import build_objective
 from hdgen_cli.objectives.hdge import LogitQueue, contrastive_log_qxy
 from hdgen_cli.optim import build_optimizer
-from hdgen_cli.parts import DataInfo, build_buffer, build_model, build_sampler
+from hdgen_cli.parts import build_run
 from hdgen_cli.train import train
 from hdgen_cli.checkpoint import load_checkpoint
 from tests.conftest import TINY
@@ -65,13 +64,9 @@ def test_queue_fills_in_order_and_wraps_around():
 def _parts(*overrides, preset="hdge"):
     cfg = load_config(preset, DIGITS + list(overrides))
     data = make_splits(cfg.data).train
-    info = DataInfo(data.channels, data.image_size, data.num_classes, cfg.data.pixel_range)
-    model = build_model(cfg, info)
-    sampler = build_sampler(cfg.sampler, info) if cfg.needs_samples else None
-    buffer = build_buffer(cfg, info, "cpu") if sampler else None
-    objective = build_objective(cfg.objective, sampler, buffer, info)
+    run = build_run(cfg, "cpu", data)
     plain = BatchTransform(False, 0, False, 0.0, "symmetric")
-    return cfg, model, objective, plain(data.images[:64]), data.labels[:64], plain(data.images[64:128])
+    return cfg, run.model, run.objective, plain(data.images[:64]), data.labels[:64], plain(data.images[64:128])
 
 
 def test_alpha_one_is_exactly_cross_entropy():
