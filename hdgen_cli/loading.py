@@ -14,10 +14,10 @@ import torch
 from hdgen_cli.checkpoint import Checkpoint, load_checkpoint, load_model_state
 from hdgen_cli.config import load_config
 from hdgen_cli.config.schema import RunConfig
-from hdgen_cli.errors import UsageError
+from hdgen_cli.errors import CheckpointError, UsageError
 from hdgen_cli.models.encoder import build_encoder
 from hdgen_cli.models.fastpath import prepare_model, use_channels_last
-from hdgen_cli.parts import DataInfo, build_model, resolve_device
+from hdgen_cli.parts import DataInfo, build_model, check_names, resolve_device
 
 
 @dataclass
@@ -35,11 +35,24 @@ class LoadedModel:
         return self.checkpoint.info
 
 
+def open_checkpoint(path: str | Path | Checkpoint) -> Checkpoint:
+    """A checkpoint (a file or a run folder) whose config names only parts this hdgen has; one
+    CheckpointError naming the file otherwise (the format itself cannot know the registries)."""
+    ckpt = path if isinstance(path, Checkpoint) else load_checkpoint(path)
+    try:
+        check_names(ckpt.config)
+    except UsageError as exc:
+        what = str(exc).split(" (set ")[0]
+        raise CheckpointError(f"{ckpt.path} names a part this hdgen does not have ({what}); it was not written by "
+                              "this hdgen version") from None
+    return ckpt
+
+
 def load_model(path: str | Path, device: str = "auto", ema: bool = True) -> LoadedModel:
     """Rebuild a model from a checkpoint alone (no preset needed), in eval mode. Runs that keep an EMA
     copy (CLEL) load its weights unless `ema=False`: evaluation and sampling use the average. The
     weights take the memory layout the run's `train.channels_last` gives this device."""
-    ckpt = load_checkpoint(path)
+    ckpt = open_checkpoint(path)
     model = build_model(ckpt.config, ckpt.info)
     load_model_state(model, ckpt)
     averaged = ckpt.section("objective.ema_model")

@@ -114,6 +114,8 @@ def build_run(config: RunConfig, device, train_set: ImageSet | None = None, info
     `train_set` gives the data's shape (or pass `info`) and feeds a data-driven p0 (the gm init);
     `init_context` goes to the init too (`cache_dir` for the gm init's fitted mixture)."""
     if info is None:
+        if train_set is None:
+            raise ValueError("build_run needs train_set or info (the data's shape)")
         info = DataInfo.of(train_set, config.data.pixel_range)
     if train_set is not None:
         init_context.setdefault("train_set", train_set)

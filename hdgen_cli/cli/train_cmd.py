@@ -27,7 +27,7 @@ def train(
 ) -> None:
     """Train a model; prints test accuracy and writes checkpoints, metrics.jsonl and a sample grid."""
     from hdgen_cli import api
-    from hdgen_cli.checkpoint import load_checkpoint
+    from hdgen_cli.loading import open_checkpoint
 
     extra = list(overrides or []) + data_overrides(data_dir, download)
     if device is not None:
@@ -37,10 +37,11 @@ def train(
     if resume is not None:
         if preset is not None:
             raise UsageError("--resume takes its config from the checkpoint; drop --preset (overrides are allowed)")
-        config = api.override_config(load_checkpoint(resume).config, extra)
+        saved = open_checkpoint(resume)  # read once: api.train and the trainer take it as it is
+        config = api.override_config(saved.config, extra)
     else:
-        config = api.load_config(preset or "quickstart", extra)
-    result = api.train(config, out, resume=resume, quiet=quiet, force=force)
+        saved, config = None, api.load_config(preset or "quickstart", extra)
+    result = api.train(config, out, resume=saved, quiet=quiet, force=force)
     if json_out:
         emit_json(result.to_dict())
     else:

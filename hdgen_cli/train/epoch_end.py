@@ -9,11 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hdgen_cli import distributed as dist
+from hdgen_cli.checkpoint import Captured, save_checkpoint
 from hdgen_cli.config.schema import RunConfig
 from hdgen_cli.evaluation import classify_metrics
-from hdgen_cli.checkpoint import save_checkpoint
 from hdgen_cli.runs import BEST, LAST, epoch_name, kept_name
-from hdgen_cli.checkpoint import Captured
 from hdgen_cli.train.state import TrainingState, per_rank
 
 

@@ -10,9 +10,8 @@ from pathlib import Path
 import torch
 
 from hdgen_cli import distributed as dist
+from hdgen_cli.checkpoint import Captured, Checkpoint, load_checkpoint, load_model_state
 from hdgen_cli.tensors import section
-from hdgen_cli.checkpoint import load_checkpoint, load_model_state
-from hdgen_cli.checkpoint import Captured
 from hdgen_cli.train.state import TrainingState
 
 
@@ -29,9 +28,10 @@ class ResumePoint:
         return self.position.get("iteration", 0)
 
 
-def resume_into(path: str | Path, state: TrainingState, seed: int) -> ResumePoint:
-    """Load the checkpoint at `path` (a file or a run folder) into `state`; `seed` is the run's."""
-    ckpt = load_checkpoint(path)
+def resume_into(path: str | Path | Checkpoint, state: TrainingState, seed: int) -> ResumePoint:
+    """Load the checkpoint at `path` (a file, a run folder or one already read) into `state`; `seed`
+    is the run's."""
+    ckpt = path if isinstance(path, Checkpoint) else load_checkpoint(path)
     load_model_state(state.model, ckpt)  # names the mismatch when the checkpoint is another model's
     rank, world = dist.rank(), dist.world_size()
     saved_world = ckpt.position.get("world_size", 1)

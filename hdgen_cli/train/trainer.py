@@ -14,15 +14,16 @@ from pathlib import Path
 import torch
 
 from hdgen_cli import distributed as dist
+from hdgen_cli.checkpoint import Checkpoint
 from hdgen_cli.config.schema import RunConfig
 from hdgen_cli.data import DataInfo
 from hdgen_cli.evaluation import classify_metrics
 from hdgen_cli.models.fastpath import autocast, use_channels_last
 from hdgen_cli.models.norm import frozen_running_stats
 from hdgen_cli.optim import SAM, lr_at
-from hdgen_cli.parts import build_run, resolve_device
-from hdgen_cli.sampling import generate
+from hdgen_cli.parts import build_run, check_names, resolve_device
 from hdgen_cli.runs import BEST, LAST, METRICS, SAMPLES, open_run_dir
+from hdgen_cli.sampling import generate
 from hdgen_cli.train.epoch_end import CheckPoints
 from hdgen_cli.train.guard import Recovery, check_gap_limit
 from hdgen_cli.train.monitor import Monitor
@@ -55,11 +56,14 @@ def _scalar(t) -> float:
     return float(t.detach()) if torch.is_tensor(t) else float(t)
 
 
-def train(config: RunConfig, run_dir: str | Path, resume: str | Path | None = None, quiet: bool = False) -> TrainResult:
-    """Train the run `config` names into `run_dir` (or continue the checkpoint `resume`)."""
+def train(config: RunConfig, run_dir: str | Path, resume: str | Path | Checkpoint | None = None,
+          quiet: bool = False) -> TrainResult:
+    """Train the run `config` names into `run_dir` (or continue the checkpoint `resume`: a file, a run
+    folder or a loaded Checkpoint)."""
     t_start = time.perf_counter()
     cfg, tc, run_dir = config, config.train, Path(run_dir)
-    check_gap_limit(cfg)  # before any file is written
+    check_names(cfg)  # before any file is written
+    check_gap_limit(cfg)
     device = resolve_device(tc.device)  # joins the process group under torchrun
     main, rank = dist.is_main(), dist.rank()
     leftovers = open_run_dir(run_dir, cfg.model_dump_json(indent=2)) if main else []

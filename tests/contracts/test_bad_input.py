@@ -199,3 +199,24 @@ def test_the_python_api_refuses_what_the_command_line_refuses(places, tmp_path):
     with pytest.raises(DataError):
         api.train(missing, tmp_path / "new" / "run", quiet=True)
     assert not (tmp_path / "new").exists() and _digest(places["run"].parent) == before
+
+
+@pytest.mark.parametrize("key, value, fragment", [("model", "resnet999", "unknown model 'resnet999'"),
+                                                  ("sampler", "hmc", "unknown sampler 'hmc'"),
+                                                  ("objective", "vae", "unknown objective 'vae'")])
+def test_a_checkpoint_naming_an_unknown_part_is_one_line_before_any_work(key, value, fragment, places, tmp_path, capsys):
+    from hdgen_cli.checkpoint import load_checkpoint, save_checkpoint
+
+    saved = load_checkpoint(places["run"])
+    part = getattr(saved.config, key).model_copy(update={"name": value})
+    bad = tmp_path / "bad" / "last.safetensors"
+    bad.parent.mkdir()
+    save_checkpoint(bad, saved.captured(), config=saved.config.model_copy(update={key: part}), info=saved.info,
+                    position=saved.position)
+    before = _digest(bad.parent)
+    for argv in (["sample", "--ckpt", str(bad)], ["evaluate", "--ckpt", str(bad)], ["train", "--resume", str(bad.parent)]):
+        capsys.readouterr()
+        assert run(argv) == 1
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "names a part this hdgen does not have" in err and fragment in err, err
+    assert _digest(bad.parent) == before
