@@ -55,8 +55,8 @@ class CheckPoints:
                 self.calibrate(it, monitor)
         if due.epoch_end:
             self.epoch_end(it, writes, monitor)
-        if self.recovery.early.raised and it < self.data.total_iters:  # last.safetensors stays a good state,
-            writes = [w for w in writes if w != LAST]  # so a resume rolls back where the uninterrupted run does
+        if not self.recovery.may_write_last(it, self.data.total_iters):
+            writes = [w for w in writes if w != LAST]
         if writes:
             captured = self.state.capture(it)
             self.save(writes, captured)

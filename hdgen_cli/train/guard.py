@@ -251,6 +251,11 @@ class Recovery:
                           f"recent median; no new good state until it settles (the last: iteration "
                           f"{self.good.iteration})", {"iter": iteration, "early_sign": rise})
 
+    def may_write_last(self, iteration: int, total: int) -> bool:
+        """Whether last.safetensors may be rewritten now: not while the early sign is up (before the
+        run's end), so it stays a good state and a resume rolls back where the uninterrupted run does."""
+        return not self.early.raised or iteration >= total
+
     def keep(self, captured: Captured) -> None:
         """A checkpoint just written is a good state too, unless the early sign is up."""
         if not self.early.raised:
