@@ -1,4 +1,4 @@
-"""Would a person accept the samples of a trained run? The figures the README quotes.
+"""Would a person accept the samples of a trained run? The figures docs/sampling.md quotes.
 
 Not a test (a run of the quickstart takes minutes to train): it measures, on one checkpoint,
 the pixel-space checks of `hdgen_cli.evaluation.sample_quality` for
