@@ -37,6 +37,7 @@ from hdgen_cli.evaluation.calibration import calibration
 from hdgen_cli.loading import load_model
 from hdgen_cli.train import train
 from hdgen_cli.checkpoint import load_checkpoint
+from hdgen_cli.runs import CONFIG, METRICS, read_metrics
 from hdgen_cli.train.guard import TrainingDiverged
 
 OFF = ["train.guard.on_divergence=stop"]
@@ -85,7 +86,7 @@ def run_one(cfg, out: Path) -> dict:
     except TrainingDiverged:
         row.update(finished=False, accuracy=None, ece=None)
     row["seconds"] = round(time.perf_counter() - t0, 1)
-    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    records = read_metrics(out)
     rolls = [r for r in records if "divergence" in r]
     gave_up = [r for r in records if r.get("gave_up")]
     row["recoveries"] = len(rolls)
@@ -109,10 +110,10 @@ def _unguarded(config: dict) -> dict:
 
 def reference_run(cfg, folder: Path) -> float | None:
     """A reference run's test accuracy; one already trained in `folder` with this config is read."""
-    log, saved = folder / "metrics.jsonl", folder / "config.json"
+    log, saved = folder / METRICS, folder / CONFIG
     if log.is_file() and saved.is_file() and _unguarded(json.loads(saved.read_text())) == \
             _unguarded(json.loads(cfg.model_dump_json())):
-        done = [json.loads(line) for line in log.read_text().splitlines() if '"test_accuracy"' in line]
+        done = [r for r in read_metrics(folder) if "test_accuracy" in r]
         if done:
             return done[-1]["test_accuracy"]
     row = run_one(cfg, folder)

@@ -19,6 +19,7 @@ import torch
 
 import hdgen_cli.train.trainer as trainer
 from hdgen_cli.bench.profiles import load_profile
+from hdgen_cli.runs import read_metrics
 from hdgen_cli.train.guard import TrainingDiverged
 
 
@@ -103,7 +104,7 @@ def main() -> None:
     name = f"{args.preset}-s{args.seed}"
     runaway = trace(args.preset, args.seed, [], out / name)
     twin = trace(args.preset, args.seed, args.twin, out / f"{name}-twin", stop_at=len(runaway))
-    events = [json.loads(line) for line in (out / name / "metrics.jsonl").read_text().splitlines()]
+    events = read_metrics(out / name)
     early = next((e["iter"] for e in events if "early_sign" in e), None)
     with open(out / "TRACE.jsonl", "w") as f:
         for label, rows in ((name, runaway), (" ".join(args.twin), twin)):

@@ -65,6 +65,7 @@ def build(preset, overrides, args, device, shape_overrides, train_set=None, info
     run.objective.iteration, run.objective.total_iters = 1, 10**6  # schedules (CLEL's cosine encoder lr) need a horizon
     return cfg, run.model, run.objective, run.optimizer
 
+
 def fastest(times: list[list[float]]) -> list[float]:
     """Each function's fastest round, from `rounds`' per-round seconds."""
     return [min(column) for column in zip(*times)]

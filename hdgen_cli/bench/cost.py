@@ -23,7 +23,6 @@ from hdgen_cli.train import train_step
 
 def step_fn(cfg: RunConfig, device) -> Callable[[], None]:
     """One training step of `cfg`, ready to call repeatedly (batches drawn once, sampler chains live)."""
-
     torch.manual_seed(cfg.train.seed)
     train_set = make_splits(cfg.data).train.to(device)
     run = build_run(cfg, device, train_set)
